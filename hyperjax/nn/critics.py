@@ -46,12 +46,23 @@ class _HyperQ(nn.Module):
     hidden_sizes: Sequence[int]
     init_mode: str
     variant: str
+    latent_widths: Sequence[int]
+    blocks_per_width: int
     state_is_meta: bool
 
     @nn.compact
     def __call__(self, obs, action):
         meta, base = (obs, action) if self.state_is_meta else (action, obs)
-        net = hyper.HyperNetwork(base.shape[-1], 1, self.hidden_sizes, self.init_mode, self.variant, name="hyper")
+        net = hyper.HyperNetwork(
+            base.shape[-1],
+            1,
+            self.hidden_sizes,
+            self.init_mode,
+            self.variant,
+            self.latent_widths,
+            self.blocks_per_width,
+            name="hyper",
+        )
         return net(meta, base)
 
 
@@ -105,25 +116,37 @@ class _D2RLQ(nn.Module):
 
 
 class SAHyperCritic(_Critic):
-    """SA-Hyper (the paper's choice): state -> dynamic weights, action -> dynamic network."""
+    """SA-Hyper (the paper's choice): state -> dynamic weights, action -> dynamic network.
+
+    Attributes:
+      hidden_sizes: the dynamic network's hidden widths (paper: one layer of 256).
+      init_mode: ``authors`` or ``kaiming`` (hyperjax.nn.init).
+      variant: primary-network init bound, ``sac`` or ``td3``.
+      latent_widths, blocks_per_width: the primary ResNet (paper: (256, 512, 1024), 2).
+    """
 
     hidden_sizes: Sequence[int] = (256,)
     init_mode: str = "authors"
     variant: str = "sac"
+    latent_widths: Sequence[int] = hyper.LATENT_WIDTHS
+    blocks_per_width: int = 2
+    state_is_meta = True
 
     def q_network(self):
         return _HyperQ, dict(
-            hidden_sizes=self.hidden_sizes, init_mode=self.init_mode, variant=self.variant, state_is_meta=True
+            hidden_sizes=self.hidden_sizes,
+            init_mode=self.init_mode,
+            variant=self.variant,
+            latent_widths=self.latent_widths,
+            blocks_per_width=self.blocks_per_width,
+            state_is_meta=self.state_is_meta,
         )
 
 
 class ASHyperCritic(SAHyperCritic):
     """AS-Hyper: action -> dynamic weights, state -> dynamic network."""
 
-    def q_network(self):
-        return _HyperQ, dict(
-            hidden_sizes=self.hidden_sizes, init_mode=self.init_mode, variant=self.variant, state_is_meta=False
-        )
+    state_is_meta = False
 
 
 class MLPCritic(_Critic):

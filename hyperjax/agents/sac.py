@@ -1,0 +1,143 @@
+"""Soft Actor-Critic with any registered critic (Haarnoja et al. 2018; the authors' SAC code).
+
+Per update (PAPER_FACTS 3.1): critic step on
+``r + gamma * discount * (min Q_target(s', a') - alpha log pi(a'|s'))``, then the actor step on
+``alpha log pi - min Q(s, a~pi)`` with the *updated* critic, then (optionally) the temperature
+step, then Polyak averaging of the target critic.
+
+For SA-Hyper the actor's loss reaches its parameters only through the action, the dynamic
+network's input: ``jax.grad`` w.r.t. the actor parameters runs the primary network forward
+only (paper Fig. 2; tested on the jaxpr in tests/test_agents.py).
+"""
+
+import dataclasses
+from collections.abc import Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from hyperjax import types
+from hyperjax.agents import base
+from hyperjax.nn import critics, policies
+
+
+@dataclasses.dataclass
+class SACConfig:
+    """SAC hyperparameters; the defaults are the ``paper`` preset (PAPER_FACTS 3.1)."""
+
+    critic: str = "sa_hyper"  # a name in hyperjax.nn.CRITICS
+    critic_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"hidden_sizes": (64,)}
+    actor_hidden_sizes: Sequence[int] = (256, 256)
+    batch_size: int = 256
+    critic_lr: float | None = None  # None: 5e-5 for hyper critics, 3e-4 otherwise
+    actor_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    alpha: float = 0.2  # fixed temperature (the authors' usage notes pass 0.2)
+    autotune_alpha: bool = False  # learn alpha towards target entropy -act_size
+    reward_scale: float = 1.0
+    start_steps: int = 1000  # uniformly random actions for the first start_steps env steps
+
+
+@flax.struct.dataclass
+class SACState:
+    actor_params: dict
+    critic_params: dict
+    target_critic_params: dict
+    log_alpha: jax.Array
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    alpha_opt: optax.OptState
+
+
+def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent:
+    """Builds SAC's pure functions for these sizes (config read here, outside jit)."""
+    critic = critics.make_critic(config.critic, action_size=action_size, **config.critic_overrides)
+    actor = policies.TanhGaussianPolicy(action_size=action_size, hidden_sizes=tuple(config.actor_hidden_sizes))
+    actor_optimizer = optax.adam(config.actor_lr)
+    critic_optimizer = optax.adam(base.critic_learning_rate(config.critic, config.critic_lr))
+    alpha_optimizer = optax.adam(config.alpha_lr)
+    target_entropy = -float(action_size)
+
+    def init(key: jax.Array) -> SACState:
+        actor_key, critic_key = jax.random.split(key)
+        obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, action_size))
+        actor_params = actor.init(actor_key, obs)
+        critic_params = critic.init(critic_key, obs, act)
+        log_alpha = jnp.log(jnp.asarray(config.alpha, jnp.float32))
+        return SACState(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            target_critic_params=critic_params,
+            log_alpha=log_alpha,
+            actor_opt=actor_optimizer.init(actor_params),
+            critic_opt=critic_optimizer.init(critic_params),
+            alpha_opt=alpha_optimizer.init(log_alpha),
+        )
+
+    def explore(state: SACState, obs: jax.Array, key: jax.Array) -> jax.Array:
+        mean, log_std = actor.apply(state.actor_params, obs[None])
+        return policies.sample_tanh_gaussian(key, mean, log_std)[0][0]
+
+    def act(state: SACState, obs: jax.Array) -> jax.Array:
+        # tanh(mean): the authors' raw-mean evaluation is a bug (PAPER_FACTS 8.5)
+        return jnp.tanh(actor.apply(state.actor_params, obs[None])[0][0])
+
+    def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
+        q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
+        return jnp.sum(jnp.mean((q - target) ** 2, axis=-1)), q
+
+    def actor_loss(actor_params, critic_params, obs, alpha, key):
+        mean, log_std = actor.apply(actor_params, obs)
+        action, log_prob = policies.sample_tanh_gaussian(key, mean, log_std)
+        q = jnp.min(critic.apply(critic_params, obs, action), axis=0)
+        return jnp.mean(alpha * log_prob - q), log_prob
+
+    def update(state: SACState, batch: types.Transition, key: jax.Array, step: jax.Array):
+        del step
+        target_key, actor_key = jax.random.split(key)
+        alpha = jnp.exp(state.log_alpha)
+
+        mean, log_std = actor.apply(state.actor_params, batch.next_obs)
+        next_action, next_log_prob = policies.sample_tanh_gaussian(target_key, mean, log_std)
+        next_q = jnp.min(critic.apply(state.target_critic_params, batch.next_obs, next_action), axis=0)
+        target = config.reward_scale * batch.reward + config.gamma * batch.discount * (next_q - alpha * next_log_prob)
+        target = jax.lax.stop_gradient(target)
+        (c_loss, q), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic_params, batch, target)
+        critic_params, critic_opt = base.apply_gradients(
+            critic_optimizer, state.critic_params, state.critic_opt, c_grads
+        )
+
+        (a_loss, log_prob), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(
+            state.actor_params, critic_params, batch.obs, alpha, actor_key
+        )
+        actor_params, actor_opt = base.apply_gradients(actor_optimizer, state.actor_params, state.actor_opt, a_grads)
+
+        log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
+        entropy_gap = jax.lax.stop_gradient(log_prob + target_entropy)
+        alpha_grad = -jnp.mean(entropy_gap)  # d/d(log_alpha) of -(log_alpha * (log_pi + target)).mean()
+        if config.autotune_alpha:
+            log_alpha, alpha_opt = base.apply_gradients(alpha_optimizer, log_alpha, alpha_opt, alpha_grad)
+
+        new_state = SACState(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            target_critic_params=optax.incremental_update(critic_params, state.target_critic_params, config.tau),
+            log_alpha=log_alpha,
+            actor_opt=actor_opt,
+            critic_opt=critic_opt,
+            alpha_opt=alpha_opt,
+        )
+        metrics = {
+            "critic_loss": c_loss,
+            "actor_loss": a_loss,
+            "q": jnp.mean(q),
+            "alpha": alpha,
+            "entropy": -jnp.mean(log_prob),
+        }
+        return new_state, metrics
+
+    return base.Agent(init=init, explore=explore, act=act, update=update)

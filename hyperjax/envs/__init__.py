@@ -1,0 +1,1 @@
+"""Environments: a registry over Brax envs and a pure-JAX pendulum."""

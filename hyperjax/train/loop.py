@@ -1,0 +1,173 @@
+"""The paper's training protocol compiled into a few XLA programs.
+
+One environment per seed, one gradient step per environment step, uniformly random actions
+for the first ``start_steps``, updates once the buffer holds ``update_after`` transitions.
+``run_chunk`` is a ``lax.scan`` over ``chunk_steps`` env steps + updates; ``evaluate`` runs
+``eval_episodes`` deterministic episodes in parallel. Both are vmapped over seeds: the global
+step is passed *unbatched*, so the update/no-update branch stays a real ``lax.cond`` for all
+seeds together instead of turning into a select that would run the update every step.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+from brax.envs import base as brax_base
+
+from hyperjax import types
+from hyperjax.agents import base
+from hyperjax.train import replay
+
+
+@dataclasses.dataclass
+class LoopConfig:
+    """The protocol around the agent (PAPER_FACTS 3.1/3.2)."""
+
+    batch_size: int
+    start_steps: int  # random actions while step < start_steps
+    update_after: int  # first update once the buffer holds this many transitions
+    buffer_size: int
+    chunk_steps: int  # env steps per compiled chunk (progress, eval and checkpoints fall between chunks)
+    eval_episodes: int
+    episode_length: int
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a run needs to continue; arrays only (keys as raw ``uint32`` key data)."""
+
+    agent: Any
+    replay: replay.Replay
+    env_state: brax_base.State
+    key: jax.Array
+    eval_key: jax.Array  # fixed per seed; evaluation at step t uses fold_in(eval_key, t)
+    episode_return: jax.Array  # return of the running episode
+    last_return: jax.Array  # return of the last finished episode (NaN before the first)
+
+
+class Trainer(NamedTuple):
+    """Jitted programs over seed-batched state (leading axis ``[S]`` on every leaf).
+
+    Attributes:
+      init: ``keys [S] -> TrainState``.
+      run_chunk: ``(state, start_step) -> (state, metrics)``; metrics are per-seed chunk means
+        plus ``finite`` (no NaN/inf loss or parameter in the chunk). Donates ``state``.
+      evaluate: ``(state, step) -> returns [S, eval_episodes]``.
+    """
+
+    init: Callable[[jax.Array], TrainState]
+    run_chunk: Callable[[TrainState, int], tuple[TrainState, dict]]
+    evaluate: Callable[[TrainState, int], jax.Array]
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> Trainer:
+    """Builds the jitted init / chunk / evaluate programs (config read here, outside jit)."""
+    action_size = env.action_size
+
+    def init_one(key: jax.Array) -> TrainState:
+        agent_key, env_key, loop_key, eval_key = jax.random.split(key, 4)
+        env_state = env.reset(env_key)
+        example = types.Transition(
+            obs=env_state.obs,
+            action=jnp.zeros((action_size,)),
+            reward=jnp.zeros(()),
+            discount=jnp.zeros(()),
+            next_obs=env_state.obs,
+        )
+        return TrainState(
+            agent=agent.init(agent_key),
+            replay=replay.init(config.buffer_size, example),
+            env_state=env_state,
+            key=jax.random.key_data(loop_key),
+            eval_key=jax.random.key_data(eval_key),
+            episode_return=jnp.zeros(()),
+            last_return=jnp.full((), jnp.nan),
+        )
+
+    def env_step(state: TrainState, step: jax.Array) -> tuple[TrainState, dict]:
+        key, act_key, random_key, reset_key, sample_key, update_key = jax.random.split(
+            jax.random.wrap_key_data(state.key), 6
+        )
+        obs = state.env_state.obs
+        random_action = jax.random.uniform(random_key, (action_size,), minval=-1.0, maxval=1.0)
+        action = jnp.where(step < config.start_steps, random_action, agent.explore(state.agent, obs, act_key))
+        next_env = env.step(state.env_state, action)
+        done, truncation = next_env.done, next_env.info["truncation"]
+        transition = types.Transition(
+            obs=obs,
+            action=action,
+            reward=next_env.reward,
+            discount=1.0 - done * (1.0 - truncation),  # time-outs bootstrap
+            next_obs=next_env.obs,
+        )
+        buffer = replay.add(state.replay, transition)
+        episode_return = state.episode_return + next_env.reward
+        fresh = env.reset(reset_key)
+        next_env = jax.tree.map(lambda r, n: jnp.where(done, r, n), fresh, next_env)
+
+        def do_update(agent_state):
+            batch = replay.sample(buffer, sample_key, config.batch_size)
+            return agent.update(agent_state, batch, update_key, step)
+
+        def skip(agent_state):
+            return agent_state, jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
+
+        agent_state, metrics = jax.lax.cond(step + 1 >= config.update_after, do_update, skip, state.agent)
+        new_state = TrainState(
+            agent=agent_state,
+            replay=buffer,
+            env_state=next_env,
+            key=jax.random.key_data(key),
+            eval_key=state.eval_key,
+            episode_return=jnp.where(done, 0.0, episode_return),
+            last_return=jnp.where(done, episode_return, state.last_return),
+        )
+        return new_state, metrics
+
+    def chunk_one(state: TrainState, start_step: jax.Array) -> tuple[TrainState, dict]:
+        steps = start_step + jnp.arange(config.chunk_steps)
+        state, metrics = jax.lax.scan(env_step, state, steps)
+        updated = steps + 1 >= config.update_after
+        finite = jnp.all(jnp.where(updated, jnp.isfinite(metrics["critic_loss"]), True))
+        summary = {k: jnp.nanmean(v) for k, v in metrics.items()}
+        summary["finite"] = finite & _all_finite(state.agent)
+        summary["train_return"] = state.last_return
+        return state, summary
+
+    def evaluate_one(state: TrainState, key: jax.Array) -> jax.Array:
+        def episode(episode_key):
+            def body(carry, _):
+                env_state, ret, alive = carry
+                env_state = env.step(env_state, agent.act(state.agent, env_state.obs))
+                return (env_state, ret + alive * env_state.reward, alive * (1.0 - env_state.done)), None
+
+            init = (env.reset(episode_key), jnp.zeros(()), jnp.ones(()))
+            return jax.lax.scan(body, init, None, length=config.episode_length)[0][1]
+
+        return jax.vmap(episode)(jax.random.split(key, config.eval_episodes))
+
+    # metric structure for the no-update branch
+    example_state = jax.eval_shape(init_one, jax.random.key(0))
+    example_batch = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct((config.batch_size, *x.shape[1:]), x.dtype), example_state.replay.data
+    )
+    _, metric_shapes = jax.eval_shape(
+        agent.update, example_state.agent, example_batch, jax.random.key(0), jnp.zeros((), jnp.int32)
+    )
+
+    def evaluate(state: TrainState, step) -> jax.Array:
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), step))(state.eval_key)
+        return jax.vmap(evaluate_one)(state, keys)
+
+    return Trainer(
+        init=jax.jit(jax.vmap(init_one)),
+        run_chunk=jax.jit(jax.vmap(chunk_one, in_axes=(0, None)), donate_argnums=0),
+        evaluate=jax.jit(evaluate),
+    )
