@@ -11,8 +11,10 @@ only (paper Fig. 2; tested on the jaxpr in tests/test_agents.py).
 """
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -53,10 +55,42 @@ class SACState:
     alpha_opt: optax.OptState
 
 
-def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent:
-    """Builds SAC's pure functions for these sizes (config read here, outside jit)."""
+class Losses(NamedTuple):
+    """SAC's loss functions (pure; constants closed over).
+
+    critic: ``(critic_params, batch, target [B]) -> (loss, q [2, B])``, sum of the twin MSEs.
+    actor: ``(actor_params, critic_params, obs [B, obs], alpha, key) -> (loss, log_prob [B])``.
+    """
+
+    critic: Callable
+    actor: Callable
+
+
+def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
+    def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
+        q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
+        return jnp.sum(jnp.mean((q - target) ** 2, axis=-1)), q
+
+    def actor_loss(actor_params, critic_params, obs, alpha, key):
+        mean, log_std = actor.apply(actor_params, obs)
+        action, log_prob = policies.sample_tanh_gaussian(key, mean, log_std)
+        q = jnp.min(critic.apply(critic_params, obs, action), axis=0)
+        return jnp.mean(alpha * log_prob - q), log_prob
+
+    return Losses(critic=critic_loss, actor=actor_loss)
+
+
+def make_networks(config: SACConfig, action_size: int) -> tuple[nn.Module, nn.Module]:
+    """``(critic, actor)`` modules for this config."""
     critic = critics.make_critic(config.critic, action_size=action_size, **config.critic_overrides)
     actor = policies.TanhGaussianPolicy(action_size=action_size, hidden_sizes=tuple(config.actor_hidden_sizes))
+    return critic, actor
+
+
+def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent:
+    """Builds SAC's pure functions for these sizes (config read here, outside jit)."""
+    critic, actor = make_networks(config, action_size)
+    losses = make_losses(critic, actor)
     actor_optimizer = optax.adam(config.actor_lr)
     critic_optimizer = optax.adam(base.critic_learning_rate(config.critic, config.critic_lr))
     alpha_optimizer = optax.adam(config.alpha_lr)
@@ -86,16 +120,6 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         # tanh(mean): the authors' raw-mean evaluation is a bug (PAPER_FACTS 8.5)
         return jnp.tanh(actor.apply(state.actor_params, obs[None])[0][0])
 
-    def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
-        q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
-        return jnp.sum(jnp.mean((q - target) ** 2, axis=-1)), q
-
-    def actor_loss(actor_params, critic_params, obs, alpha, key):
-        mean, log_std = actor.apply(actor_params, obs)
-        action, log_prob = policies.sample_tanh_gaussian(key, mean, log_std)
-        q = jnp.min(critic.apply(critic_params, obs, action), axis=0)
-        return jnp.mean(alpha * log_prob - q), log_prob
-
     def update(state: SACState, batch: types.Transition, key: jax.Array, step: jax.Array):
         del step
         target_key, actor_key = jax.random.split(key)
@@ -106,12 +130,12 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         next_q = jnp.min(critic.apply(state.target_critic_params, batch.next_obs, next_action), axis=0)
         target = config.reward_scale * batch.reward + config.gamma * batch.discount * (next_q - alpha * next_log_prob)
         target = jax.lax.stop_gradient(target)
-        (c_loss, q), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic_params, batch, target)
+        (c_loss, q), c_grads = jax.value_and_grad(losses.critic, has_aux=True)(state.critic_params, batch, target)
         critic_params, critic_opt = base.apply_gradients(
             critic_optimizer, state.critic_params, state.critic_opt, c_grads
         )
 
-        (a_loss, log_prob), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(
+        (a_loss, log_prob), a_grads = jax.value_and_grad(losses.actor, has_aux=True)(
             state.actor_params, critic_params, batch.obs, alpha, actor_key
         )
         actor_params, actor_opt = base.apply_gradients(actor_optimizer, state.actor_params, state.actor_opt, a_grads)

@@ -88,7 +88,7 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
             key=jax.random.key_data(loop_key),
             eval_key=jax.random.key_data(eval_key),
             episode_return=jnp.zeros(()),
-            last_return=jnp.full((), jnp.nan),
+            last_return=jnp.full((), jnp.nan, jnp.float32),
         )
 
     def env_step(state: TrainState, step: jax.Array) -> tuple[TrainState, dict]:

@@ -1,0 +1,93 @@
+"""A small bridge from config dataclasses to absl flags, and the shared ``main``.
+
+Every field of ``RunConfig`` and of the agent's config becomes a flag of the same name
+(``--critic_overrides`` takes JSON, sequences take comma lists), so no flag is copied by hand.
+"""
+
+import dataclasses
+import json
+import sys
+
+import jax
+from absl import flags, logging
+
+from hyperjax.experiments import runner
+from hyperjax.train import checkpoint
+
+
+def _kind(field: dataclasses.Field) -> str:
+    text = str(field.type)
+    for kind in ("bool", "dict", "Sequence", "float", "int", "str"):
+        if kind in text:
+            return kind
+    raise TypeError(f"no flag type for {field.name}: {text}")
+
+
+def define(*classes) -> None:
+    """Defines one flag per dataclass field, defaulting to the field's default."""
+    for cls in classes:
+        for field in dataclasses.fields(cls):
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            help_text = f"{cls.__name__}.{field.name} (default: {default!r})"
+            kind = _kind(field)
+            if kind == "bool":
+                flags.DEFINE_bool(field.name, default, help_text)
+            elif kind == "dict":
+                flags.DEFINE_string(field.name, json.dumps(default), help_text + " as JSON")
+            elif kind == "Sequence":
+                flags.DEFINE_list(field.name, [str(x) for x in default], help_text)
+            elif kind == "float":
+                flags.DEFINE_float(field.name, default, help_text)
+            elif kind == "int":
+                flags.DEFINE_integer(field.name, default, help_text)
+            else:
+                flags.DEFINE_string(field.name, default, help_text)
+
+
+def _tuples(value):
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def from_flags(cls):
+    """Builds ``cls`` from the parsed flags."""
+    values = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(flags.FLAGS, field.name)
+        kind = _kind(field)
+        if kind == "dict":
+            try:
+                value = _tuples(json.loads(value))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"--{field.name} must be JSON, e.g. '{{\"hidden_sizes\": [64]}}': {e}") from e
+        elif kind == "Sequence":
+            value = tuple(int(x) for x in value)
+        values[field.name] = value
+    return cls(**values)
+
+
+def main(algo: str, argv) -> None:
+    """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    try:
+        run_config = from_flags(runner.RunConfig)
+        agent_config = from_flags(runner.ALGOS[algo][0])
+        runner.validate(algo, run_config, agent_config)
+        print(
+            f"{algo.upper()} | env {run_config.env} ({run_config.backend}) | critic {agent_config.critic} | "
+            f"{run_config.num_seeds} seed(s) from {run_config.seed} | {run_config.total_steps:,} steps | "
+            f"device {jax.devices()[0].device_kind}",
+            file=sys.stderr,
+        )
+        result = runner.run(algo, run_config, agent_config)
+    except (ValueError, checkpoint.CheckpointError, runner.TrainingDiverged) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    returns = result["returns"]
+    per_seed = ", ".join(f"seed {run_config.seed + i}: {r:.1f}" for i, r in enumerate(returns))
+    print(f"final evaluation return at step {result['step']:,}: mean {returns.mean():.1f} ({per_seed})")
+    print(f"logs, curve.png and checkpoints in {result['logdir']}")

@@ -1,0 +1,86 @@
+"""Run outputs: the metrics CSV, the progress line with ETA, and the learning-curve PNG."""
+
+import csv
+import os
+import sys
+import time
+
+
+class CsvLog:
+    """Appends rows to ``path``; on resume, drops rows past the restored step first."""
+
+    def __init__(self, path: str, columns: list[str], resume_step: int | None = None):
+        self.path, self.columns = path, columns
+        rows = []
+        if resume_step is not None and os.path.exists(path):
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns).writerow({k: _fmt(row.get(k, "")) for k in self.columns})
+
+
+def _fmt(value):
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def read_csv(path: str) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class Progress:
+    """A one-line progress bar with steps/s and ETA (redrawn in place on a terminal)."""
+
+    def __init__(self, total: int, start: int = 0, stream=sys.stderr):
+        self.total, self.start, self.stream = total, start, stream
+        self.t0, self.tty = time.perf_counter(), stream.isatty()
+        self.rate = None
+
+    def update(self, step: int, message: str = "", rate: float | None = None) -> None:
+        self.rate = rate if rate is not None else self.rate
+        frac = step / self.total
+        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
+        eta = (self.total - step) / self.rate if self.rate else float("nan")
+        line = f"[{bar}] {step:,}/{self.total:,} ({100 * frac:.1f}%)"
+        if self.rate:
+            line += f" | {self.rate:,.1f} steps/s | ETA {_duration(eta)}"
+        line += f" | {message}" if message else ""
+        end = "" if self.tty and step < self.total else "\n"
+        print(("\r" if self.tty else "") + line, end=end, file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN
+        return "?"
+    seconds = int(seconds)
+    h, m, s = seconds // 3600, seconds % 3600 // 60, seconds % 60
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def plot_curves(csv_path: str, png_path: str, title: str, num_seeds: int) -> None:
+    """Evaluation return against env steps: one thin line per seed, the mean in bold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_csv(csv_path)
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for s in range(num_seeds):
+        ax.plot(steps, [float(r[f"return_seed{s}"]) for r in rows], lw=0.8, alpha=0.5)
+    ax.plot(steps, [float(r["return_mean"]) for r in rows], lw=2.2, color="k", label=f"mean of {num_seeds} seed(s)")
+    ax.set(xlabel="environment steps", ylabel="evaluation return", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png_path)
+    plt.close(fig)

@@ -1,0 +1,74 @@
+"""Agent maths that a learning curve cannot show: the SA-Hyper actor step skips the primary
+network's backward pass (paper Fig. 2), and TD3's delayed policy update."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperjax.agents import sac, td3
+from hyperjax.types import Transition
+
+LATENT = (24, 40)  # unusual widths, so the primary's kernels are recognisable by shape
+OVERRIDES = dict(hidden_sizes=(8,), latent_widths=LATENT, blocks_per_width=1)
+
+
+def _kernel_uses(jaxpr, shape) -> int:
+    """Number of dot_generals (in all sub-jaxprs) that read an operand of this shape."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            count += sum(tuple(v.aval.shape) == shape for v in eqn.invars)
+        for param in eqn.params.values():
+            subs = param if isinstance(param, (list, tuple)) else [param]
+            for sub in subs:
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    count += _kernel_uses(getattr(inner, "jaxpr", inner), shape)
+    return count
+
+
+def test_sa_hyper_actor_gradient_runs_primary_forward_only():
+    config = sac.SACConfig(critic="sa_hyper", critic_overrides=OVERRIDES, actor_hidden_sizes=(8,))
+    critic, actor = sac.make_networks(config, action_size=2)
+    losses = sac.make_losses(critic, actor)
+    obs, act = jnp.ones((5, 3)), jnp.zeros((5, 2))
+    critic_params = critic.init(jax.random.key(0), obs, act)
+    actor_params = actor.init(jax.random.key(1), obs)
+    kernel = (2, LATENT[1], LATENT[1])  # twin-stacked residual-block kernel of the last width
+
+    forward = jax.make_jaxpr(critic.apply)(critic_params, obs, act).jaxpr
+    actor_grad = jax.make_jaxpr(jax.grad(losses.actor, has_aux=True))(
+        actor_params, critic_params, obs, 0.2, jax.random.key(2)
+    ).jaxpr
+    critic_grad = jax.make_jaxpr(jax.grad(losses.critic, has_aux=True))(
+        critic_params, Transition(obs, act, jnp.zeros(5), jnp.ones(5), obs), jnp.zeros(5)
+    ).jaxpr
+    n_forward = _kernel_uses(forward, kernel)
+    assert n_forward == 2  # one block of two Linear layers at the last width
+    # the actor's gradient reads the primary's kernels only in the forward pass...
+    assert _kernel_uses(actor_grad, kernel) == n_forward
+    # ...whereas a gradient that does flow through the primary reads them again (transposed)
+    assert _kernel_uses(critic_grad, kernel) == 2 * n_forward
+
+
+def test_td3_updates_actor_every_policy_delay_steps():
+    config = td3.TD3Config(critic="mlp", critic_overrides=dict(hidden_sizes=(8,)), actor_hidden_sizes=(8,))
+    agent = td3.make_agent(config, obs_size=3, action_size=2)
+    state = agent.init(jax.random.key(0))
+    batch = Transition(
+        obs=jnp.ones((4, 3)),
+        action=jnp.zeros((4, 2)),
+        reward=jnp.ones(4),
+        discount=jnp.ones(4),
+        next_obs=jnp.ones((4, 3)),
+    )
+    update = jax.jit(agent.update)
+    odd, m_odd = update(state, batch, jax.random.key(1), 1)
+    even, m_even = update(state, batch, jax.random.key(1), 2)
+    same = jax.tree.map(np.array_equal, odd.actor_params, state.actor_params)
+    assert all(jax.tree.leaves(same)) and np.isnan(m_odd["actor_loss"])
+    assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, even.actor_params, state.actor_params)))
+    assert np.isfinite(m_even["actor_loss"])
+    # critic and both targets: critic every step; targets only with the actor
+    assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, odd.critic_params, state.critic_params)))
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, odd.target_critic_params, state.target_critic_params)))
