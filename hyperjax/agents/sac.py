@@ -105,7 +105,7 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         return SACState(
             actor_params=actor_params,
             critic_params=critic_params,
-            target_critic_params=critic_params,
+            target_critic_params=jax.tree.map(jnp.copy, critic_params),  # own buffers (donation)
             log_alpha=log_alpha,
             actor_opt=actor_optimizer.init(actor_params),
             critic_opt=critic_optimizer.init(critic_params),

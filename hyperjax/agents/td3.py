@@ -66,8 +66,8 @@ def make_agent(config: TD3Config, obs_size: int, action_size: int) -> base.Agent
         return TD3State(
             actor_params=actor_params,
             critic_params=critic_params,
-            target_actor_params=actor_params,
-            target_critic_params=critic_params,
+            target_actor_params=jax.tree.map(jnp.copy, actor_params),
+            target_critic_params=jax.tree.map(jnp.copy, critic_params),  # own buffers (donation)
             actor_opt=actor_optimizer.init(actor_params),
             critic_opt=critic_optimizer.init(critic_params),
         )

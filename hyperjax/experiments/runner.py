@@ -109,6 +109,12 @@ def default_logdir(algo: str, run: RunConfig, agent_config) -> str:
     return os.path.join("runs", f"{algo}_{run.env}_{agent_config.critic}_seed{run.seed}")
 
 
+def _mean(values) -> float:
+    """Mean over seeds of the finite entries ('' when none: e.g. no update in the chunk yet)."""
+    values = np.asarray(values)[np.isfinite(values)]
+    return float(values.mean()) if values.size else ""
+
+
 def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) -> dict:
     """Trains, and returns ``{'step', 'returns' [S], 'logdir'}`` at the end.
 
@@ -170,9 +176,9 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)  # [S]
         row = {"step": step, "return_mean": float(returns.mean()), "steps_per_sec": rate}
         row.update({f"return_seed{s}": float(r) for s, r in enumerate(returns)})
-        row.update({k: float(np.nanmean(v)) for k, v in metrics.items() if k in metric_names})
+        row.update({k: _mean(v) for k, v in metrics.items() if k in metric_names})
         if "train_return" in metrics:
-            row["train_return_mean"] = float(np.nanmean(metrics["train_return"]))
+            row["train_return_mean"] = _mean(metrics["train_return"])
         row["wall_s"] = round(time.perf_counter() - t_start, 1)
         csv_log.write(row)
         logger.plot_curves(csv_path, os.path.join(logdir, "curve.png"), title, seeds)
