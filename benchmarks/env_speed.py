@@ -24,6 +24,8 @@ def measure(env_name: str, backend: str, steps: int = 1000) -> dict:
     t0 = time.perf_counter()
     state = jax.block_until_ready(rollout(state))
     compile_s = time.perf_counter() - t0
+    # a second warm-up call: reset's output differs in weak types from step's, which retraces once
+    state = jax.block_until_ready(rollout(state))
     t0 = time.perf_counter()
     jax.block_until_ready(rollout(state))
     return dict(
