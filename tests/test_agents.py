@@ -72,3 +72,23 @@ def test_td3_updates_actor_every_policy_delay_steps():
     # critic and both targets: critic every step; targets only with the actor
     assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, odd.critic_params, state.critic_params)))
     assert all(jax.tree.leaves(jax.tree.map(np.array_equal, odd.target_critic_params, state.target_critic_params)))
+
+
+def test_one_update_at_paper_size():
+    """SAC and TD3 with the paper-size SA-Hyper critic, Ant dims: one real update each."""
+    for make_agent, config in [(sac.make_agent, sac.SACConfig()), (td3.make_agent, td3.TD3Config())]:
+        agent = make_agent(config, obs_size=27, action_size=8)
+        state = agent.init(jax.random.key(0))
+        b = config.batch_size
+        batch = Transition(
+            obs=jax.random.normal(jax.random.key(1), (b, 27)),
+            action=jax.random.uniform(jax.random.key(2), (b, 8), minval=-1, maxval=1),
+            reward=jnp.ones(b),
+            discount=jnp.ones(b),
+            next_obs=jax.random.normal(jax.random.key(3), (b, 27)),
+        )
+        new_state, metrics = jax.jit(agent.update)(state, batch, jax.random.key(4), jnp.zeros((), jnp.int32))
+        assert np.isfinite(metrics["critic_loss"]) and np.isfinite(metrics["actor_loss"])
+        w = new_state.critic_params["params"]["q"]["hyper"]["generator"]["head_0"]["kernel"]
+        assert w.shape == (2, 1024, 8 * 256 + 2 * 256)
+        assert agent.act(new_state, jnp.zeros(27)).shape == (8,)
