@@ -1,0 +1,244 @@
+"""Benchmark cases. Each is a function of keyword arguments returning a dict of measurements;
+``python -m benchmarks.cases '<json spec>'`` runs one in a fresh process and prints one JSON line.
+
+Timing: AOT compile (``.lower().compile()``) timed apart from the steady state; warm-up calls;
+``block_until_ready`` around timed regions; the median over repeats.
+"""
+
+import json
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+OBS, ACT = 27, 8  # Brax Ant
+
+
+def _median_time(fn, repeats: int, inner: int = 1) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            out = fn()
+        jax.block_until_ready(out)
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times)
+
+
+def _memory_mb(compiled) -> float | None:
+    try:
+        m = compiled.memory_analysis()
+        return round((m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes) / 2**20, 1)
+    except Exception:  # not every backend reports it
+        return None
+
+
+def matmul(n: int = 2048, repeats: int = 7) -> dict:
+    """The f32 matrix-multiply rate jax reaches on this device (the FLOP floor's denominator)."""
+    a = jax.random.normal(jax.random.key(0), (n, n))
+    b = jax.random.normal(jax.random.key(1), (n, n))
+    f = jax.jit(jnp.matmul).lower(a, b).compile()
+    f(a, b).block_until_ready()
+    t = _median_time(lambda: f(a, b), repeats, inner=5)
+    return {"n": n, "gflops": round(2 * n**3 / t / 1e9, 1)}
+
+
+def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
+    """Forward + backward (grad of sum of Q w.r.t. params) of a twin critic at paper size."""
+    from hyperjax.nn import critics, summary
+
+    module = critics.make_critic(critic, action_size=ACT)
+    obs = jax.random.normal(jax.random.key(1), (batch, OBS))
+    act = jax.random.uniform(jax.random.key(2), (batch, ACT), minval=-1, maxval=1)
+    params = module.init(jax.random.key(0), obs, act)
+    grad = jax.jit(jax.grad(lambda p: module.apply(p, obs, act).sum()))
+    t0 = time.perf_counter()
+    compiled = grad.lower(params).compile()
+    compile_s = time.perf_counter() - t0
+    compiled(params)
+    t = _median_time(lambda: compiled(params), repeats, inner=3)
+    flops = (compiled.cost_analysis() or {}).get("flops", float("nan"))
+    return {
+        "critic": critic,
+        "params": summary.count_params(params),
+        "compile_s": round(compile_s, 2),
+        "ms": round(1e3 * t, 3),
+        "xla_gflop": round(flops / 1e9, 3),
+        "memory_mb": _memory_mb(compiled),
+    }
+
+
+def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
+    """One full update, as the training loop runs it: sample from the device replay + update."""
+    from benchmarks import flops as flop_model
+    from hyperjax.agents import sac, td3
+    from hyperjax.train import replay
+    from hyperjax.types import Transition
+
+    config = (sac.SACConfig if algo == "sac" else td3.TD3Config)(critic=critic)
+    agent = (sac.make_agent if algo == "sac" else td3.make_agent)(config, OBS, ACT)
+    state = agent.init(jax.random.key(0))
+    rng = np.random.default_rng(0)
+    n = 10_000
+    buffer = replay.Replay(
+        data=Transition(
+            obs=jnp.asarray(rng.normal(size=(n, OBS)), jnp.float32),
+            action=jnp.asarray(rng.uniform(-1, 1, (n, ACT)), jnp.float32),
+            reward=jnp.asarray(rng.normal(size=n), jnp.float32),
+            discount=jnp.ones(n),
+            next_obs=jnp.asarray(rng.normal(size=(n, OBS)), jnp.float32),
+        ),
+        position=jnp.zeros((), jnp.int32),
+        size=jnp.asarray(n, jnp.int32),
+    )
+
+    def step_fn(state, key, step):
+        sample_key, update_key = jax.random.split(key)
+        return agent.update(state, replay.sample(buffer, sample_key, config.batch_size), update_key, step)
+
+    key, step = jax.random.key(1), jnp.zeros((), jnp.int32)  # TD3: step 0 is an actor step
+    t0 = time.perf_counter()
+    compiled = jax.jit(step_fn, donate_argnums=0).lower(state, key, step).compile()
+    compile_s = time.perf_counter() - t0
+    holder = {"state": compiled(state, key, step)[0]}
+
+    def one():
+        holder["state"], metrics = compiled(holder["state"], key, step)
+        return metrics
+
+    for _ in range(2):
+        jax.block_until_ready(one())
+    t = _median_time(one, repeats, inner)
+    xla = (compiled.cost_analysis() or {}).get("flops", float("nan"))
+    analytic = flop_model.update_flops(algo, critic, OBS, ACT, config.batch_size)
+    return {
+        "framework": "jax",
+        "algo": algo,
+        "critic": critic,
+        "batch": config.batch_size,
+        "compile_s": round(compile_s, 2),
+        "ms": round(1e3 * t, 2),
+        "analytic_gflop": round(analytic / 1e9, 2),
+        "xla_gflop": round(xla / 1e9, 2),
+        "memory_mb": _memory_mb(compiled),
+    }
+
+
+def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
+    """The authors' PyTorch update (benchmarks/torch_reference.py), called once per step."""
+    import torch
+
+    from benchmarks import torch_reference as ref
+
+    torch.manual_seed(0)
+    agent = (ref.SAC if algo == "sac" else ref.TD3)(critic, OBS, ACT)
+    buffer = ref.random_replay(OBS, ACT)
+    for _ in range(3):
+        agent.update(buffer)
+    if algo == "td3":  # time whole delay cycles: one critic-only + one actor step, averaged
+        inner = max(2, inner + inner % 2)
+    t = _median_time(lambda: agent.update(buffer), repeats, inner)
+    return {
+        "framework": "torch",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "algo": algo,
+        "critic": critic,
+        "batch": agent.batch_size,
+        "ms": round(1e3 * t, 2),
+    }
+
+
+def env_steps(env: str, backend: str, num_envs: int, steps: int = 200, repeats: int = 3) -> dict:
+    """Env steps/s of a batch of environments (vmapped), jitted scan of ``steps`` steps."""
+    from hyperjax.envs import registry
+
+    e = registry.make(env, backend=backend)
+    action = jnp.zeros((num_envs, e.action_size))
+
+    def rollout(state):
+        return jax.lax.scan(lambda s, _: (jax.vmap(e.step)(s, action), ()), state, None, steps)[0]
+
+    state = jax.jit(jax.vmap(e.reset))(jax.random.split(jax.random.key(0), num_envs))
+    t0 = time.perf_counter()
+    compiled = jax.jit(rollout).lower(state).compile()
+    compile_s = time.perf_counter() - t0
+    state = jax.block_until_ready(compiled(state))
+    t = _median_time(lambda: compiled(state), repeats)
+    return {
+        "env": env,
+        "backend": backend,
+        "num_envs": num_envs,
+        "compile_s": round(compile_s, 2),
+        "steps_per_s": round(num_envs * steps / t),
+    }
+
+
+def native_mujoco(env: str = "ant", steps: int = 2000) -> dict:
+    """MuJoCo's C engine (``mujoco.mj_step``) on the same model Brax's MJX backend loads."""
+    import mujoco
+    from etils import epath
+
+    path = epath.resource_path("brax") / f"envs/assets/{env}.xml"
+    model = mujoco.MjModel.from_xml_path(str(path))
+    data = mujoco.MjData(model)
+    frame_skip = 5  # Brax Ant / HalfCheetah take 5 physics steps per env step
+    mujoco.mj_step(model, data)
+    t0 = time.perf_counter()
+    for _ in range(steps * frame_skip):
+        mujoco.mj_step(model, data)
+    t = time.perf_counter() - t0
+    return {"env": env, "backend": "native mujoco (C)", "num_envs": 1, "steps_per_s": round(steps / t)}
+
+
+def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
+    """End-to-end SAC training throughput, compile time and memory of the training chunk."""
+    from hyperjax.agents import sac
+    from hyperjax.envs import registry
+    from hyperjax.experiments import runner
+    from hyperjax.train import loop
+
+    e = registry.make(env)
+    config = sac.SACConfig(critic=critic)
+    agent = sac.make_agent(config, e.observation_size, e.action_size)
+    loop_config = loop.LoopConfig(
+        batch_size=config.batch_size,
+        start_steps=0,
+        update_after=runner.update_after("sac", config),
+        buffer_size=100_000,
+        chunk_steps=chunk,
+        eval_episodes=1,
+        episode_length=registry.default_episode_length(env),
+    )
+    trainer = loop.make_trainer(agent, e, loop_config)
+    state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
+    start = config.batch_size + 1
+    t0 = time.perf_counter()
+    compiled = trainer.run_chunk.lower(state, start).compile()
+    compile_s = time.perf_counter() - t0
+    state, _ = compiled(state, start)
+    jax.block_until_ready(state)
+    t0 = time.perf_counter()
+    state, _ = compiled(state, start + chunk)
+    jax.block_until_ready(state)
+    t = time.perf_counter() - t0
+    return {
+        "env": env,
+        "critic": critic,
+        "seeds": seeds,
+        "compile_s": round(compile_s, 1),
+        "env_steps_per_s": round(chunk / t, 2),
+        "seed_steps_per_s": round(seeds * chunk / t, 2),
+        "memory_mb": _memory_mb(compiled),
+    }
+
+
+CASES = {f.__name__: f for f in (matmul, critic_fwd_bwd, update_jax, update_torch, env_steps, native_mujoco, train)}
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    result = CASES[spec.pop("case")](**spec)
+    print("RESULT " + json.dumps(result), flush=True)

@@ -1,0 +1,155 @@
+"""The benchmark suite: one process per case, warm-up and medians, JSON + Markdown results.
+
+Run: python -m benchmarks.run --suite=quick     (about 3 minutes on a 2-core CPU)
+     python -m benchmarks.run --suite=full      (about 15 minutes; adds every critic, TD3,
+                                                 env batches and 5-seed training)
+Writes benchmarks/results/<device>_<suite>.json and .md (device, jax/jaxlib versions, date).
+PyTorch rows need `pip install torch==2.13.0` (CPU build); without torch they are skipped.
+"""
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import jax
+import jaxlib
+
+from benchmarks import flops as flop_model
+from hyperjax.nn import critics
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+def suite_cases(suite: str, torch: bool) -> list[dict]:
+    updates = [("sac", "sa_hyper"), ("sac", "mlp")]
+    critic_names = ["sa_hyper", "mlp"]
+    env_batches = [("ant", "mjx", 1), ("ant", "mjx", 16)]
+    trains = [("ant", "mlp", 1, 100)]
+    if suite == "full":
+        updates += [("td3", "sa_hyper"), ("td3", "mlp")]
+        critic_names = list(critics.CRITICS)
+        backends = ("mjx", "generalized", "positional", "spring")
+        env_batches = [(e, b, n) for e in ("ant", "halfcheetah") for b in backends for n in (1, 16, 256)]
+        trains += [("ant", "mlp", 5, 100), ("ant", "sa_hyper", 1, 10), ("ant", "sa_hyper", 5, 5)]
+    cases = [{"case": "matmul"}]
+    cases += [{"case": "critic_fwd_bwd", "critic": c} for c in critic_names]
+    for algo, critic in updates:
+        cases.append({"case": "update_jax", "algo": algo, "critic": critic})
+        if torch:
+            cases.append({"case": "update_torch", "algo": algo, "critic": critic})
+    cases += [{"case": "env_steps", "env": e, "backend": b, "num_envs": n} for e, b, n in env_batches]
+    cases += [{"case": "native_mujoco", "env": e} for e in sorted({e for e, _, _ in env_batches})]
+    cases += [{"case": "train", "env": e, "critic": c, "seeds": s, "chunk": k} for e, c, s, k in trains]
+    return cases
+
+
+def run_case(spec: dict, timeout: int = 1800) -> dict:
+    """Runs one case in a fresh Python process (no shared compile caches or allocations)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cases", json.dumps(spec)], capture_output=True, text=True, timeout=timeout
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {**spec, **json.loads(line[len("RESULT ") :])}
+    return {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+
+
+def to_markdown(meta: dict, results: list[dict]) -> str:
+    rate = next((r["gflops"] for r in results if r["case"] == "matmul" and "gflops" in r), None)
+    lines = [f"# Benchmarks: {meta['suite']} suite on {meta['device']}", ""]
+    lines += [f"jax {meta['jax']}, jaxlib {meta['jaxlib']}, {meta['date']}, {meta['machine']}", ""]
+    lines += [f"Measured f32 matmul rate (jax, 2048^3): **{rate} GFLOP/s**", ""]
+    lines += ["## Critic forward + backward at paper size (batch 256, Ant dims 27/8, twin)", ""]
+    lines += ["| critic | params | ms | XLA GFLOP | GFLOP/s | memory (MB) |", "|---|---|---|---|---|---|"]
+    for r in results:
+        if r["case"] == "critic_fwd_bwd" and "ms" in r:
+            achieved = r["xla_gflop"] / r["ms"] * 1e3
+            row = [r["critic"], f"{r['params']:,}", r["ms"], r["xla_gflop"], f"{achieved:.0f}", r["memory_mb"]]
+            lines.append("| " + " | ".join(map(str, row)) + " |")
+    lines += ["", "## One full update at paper size: hyperjax against the authors' PyTorch structure", ""]
+    lines += [
+        "| algo | critic | batch | hyperjax ms | torch ms | speed-up | analytic GFLOP | floor ms (at matmul rate) "
+        "| hyperjax / floor |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in results:
+        if r["case"] != "update_jax" or "ms" not in r:
+            continue
+        torch_row = next(
+            (
+                t
+                for t in results
+                if t["case"] == "update_torch" and (t["algo"], t["critic"]) == (r["algo"], r["critic"])
+            ),
+            None,
+        )
+        torch_row = torch_row if torch_row and "ms" in torch_row else None
+        torch_ms = torch_row["ms"] if torch_row else "n/a"
+        ratio = f"{torch_row['ms'] / r['ms']:.2f}x" if torch_row else "n/a"
+        floor = r["analytic_gflop"] / rate * 1e3 if rate else float("nan")
+        lines.append(
+            f"| {r['algo']} | {r['critic']} | {r['batch']} | {r['ms']} | {torch_ms} | {ratio} | {r['analytic_gflop']} "
+            f"| {floor:.1f} | {r['ms'] / floor:.2f}x |"
+        )
+    lines += ["", "## Environment steps/s (jitted scan of 200 steps, vmapped batch)", ""]
+    lines += ["| env | backend | envs | steps/s | compile s |", "|---|---|---|---|---|"]
+    for r in results:
+        if r["case"] in ("env_steps", "native_mujoco") and "steps_per_s" in r:
+            lines.append(
+                f"| {r['env']} | {r['backend']} | {r['num_envs']} | {r['steps_per_s']:,} | {r.get('compile_s', '')} |"
+            )
+    lines += ["", "## End-to-end SAC training (env step + update per step), seeds in one program", ""]
+    lines += [
+        "| env | critic | seeds | env steps/s | seed-steps/s | compile s | memory (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r["case"] == "train" and "env_steps_per_s" in r:
+            lines.append(
+                f"| {r['env']} | {r['critic']} | {r['seeds']} | {r['env_steps_per_s']} | {r['seed_steps_per_s']} "
+                f"| {r['compile_s']} | {r['memory_mb']} |"
+            )
+    errors = [r for r in results if "error" in r]
+    if errors:
+        lines += ["", "## Cases that failed", ""] + [f"- `{json.dumps(r)}`" for r in errors]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--suite", choices=("quick", "full"), default="quick")
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args()
+    torch = importlib.util.find_spec("torch") is not None
+    device = jax.devices()[0]
+    meta = {
+        "suite": args.suite,
+        "device": f"{device.platform}:{device.device_kind}",
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "analytic_sac_update_gflop_ant": round(flop_model.update_flops("sac", "sa_hyper", 27, 8, 256) / 1e9, 2),
+    }
+    cases = suite_cases(args.suite, torch)
+    results = []
+    for i, spec in enumerate(cases, 1):
+        result = run_case(spec)
+        results.append(result)
+        print(f"[{i}/{len(cases)}] {json.dumps(result)}", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"{device.platform}_{args.suite}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    with open(stem + ".md", "w") as f:
+        f.write(to_markdown(meta, results))
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()
