@@ -78,7 +78,8 @@ def main(algo: str, argv) -> None:
         agent_config = from_flags(runner.ALGOS[algo][0])
         runner.validate(algo, run_config, agent_config)
         print(
-            f"{algo.upper()} | env {run_config.env} ({run_config.backend}) | critic {agent_config.critic} | "
+            f"{algo.upper()} | env {run_config.env} "
+            f"({'pure JAX' if run_config.env == 'pendulum' else run_config.backend}) | critic {agent_config.critic} | "
             f"{run_config.num_seeds} seed(s) from {run_config.seed} | {run_config.total_steps:,} steps | "
             f"device {jax.devices()[0].device_kind}",
             file=sys.stderr,
