@@ -11,6 +11,7 @@ Only for benchmarks (`pip install torch==2.13.0`; torch is an optional extra). N
 the library.
 """
 
+import contextlib
 import copy
 import math
 import random
@@ -152,6 +153,18 @@ class DeterministicPolicy(nn.Module):
         return torch.tanh(self.net(state))
 
 
+@contextlib.contextmanager
+def _frozen(module):
+    """The authors' pattern: critic params stop requiring grad during the actor backward."""
+    for p in module.parameters():
+        p.requires_grad = False
+    try:
+        yield
+    finally:
+        for p in module.parameters():
+            p.requires_grad = True
+
+
 def _soft_update(target, source, tau):
     for t, s in zip(target.parameters(), source.parameters()):
         t.data.copy_(tau * s.data + (1.0 - tau) * t.data)
@@ -195,16 +208,13 @@ class SAC:
         critic_loss.backward()
         self.critic_opt.step()
 
-        for p in self.critic.parameters():
-            p.requires_grad = False
-        new_action, log_prob = self.policy.sample(state)
-        q1_pi, q2_pi = self.critic(state, new_action)
-        policy_loss = (self.alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
-        self.policy_opt.zero_grad()
-        policy_loss.backward()
-        self.policy_opt.step()
-        for p in self.critic.parameters():
-            p.requires_grad = True
+        with _frozen(self.critic):
+            new_action, log_prob = self.policy.sample(state)
+            q1_pi, q2_pi = self.critic(state, new_action)
+            policy_loss = (self.alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
+            self.policy_opt.zero_grad()
+            policy_loss.backward()
+            self.policy_opt.step()
 
         _soft_update(self.critic_target, self.critic, self.tau)
         return critic_loss.item(), policy_loss.item()
@@ -238,14 +248,11 @@ class TD3:
         critic_loss.backward()
         self.critic_opt.step()
         if self.total_it % self.policy_delay == 0:
-            for p in self.critic.parameters():
-                p.requires_grad = False
-            actor_loss = -self.critic.q1(state, self.actor(state)).mean()
-            self.actor_opt.zero_grad()
-            actor_loss.backward()
-            self.actor_opt.step()
-            for p in self.critic.parameters():
-                p.requires_grad = True
+            with _frozen(self.critic):
+                actor_loss = -self.critic.q1(state, self.actor(state)).mean()
+                self.actor_opt.zero_grad()
+                actor_loss.backward()
+                self.actor_opt.step()
             _soft_update(self.critic_target, self.critic, self.tau)
             _soft_update(self.actor_target, self.actor, self.tau)
         return critic_loss.item()

@@ -30,6 +30,16 @@ def default_episode_length(name: str) -> int:
     return DEFAULT_EPISODE_LENGTH.get(name, 1000)
 
 
+def check_names(name: str, backend: str, preset: str = "paper") -> None:
+    """Raises ValueError naming a bad env / backend / preset and the valid choices."""
+    if name not in ENVS:
+        raise ValueError(f"unknown env {name!r}; valid: {', '.join(ENVS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown env preset {preset!r}; valid: {', '.join(PRESETS)}")
+
+
 def make(
     name: str,
     *,
@@ -48,12 +58,7 @@ def make(
     Raises:
       ValueError: naming the bad argument and the valid choices.
     """
-    if name not in ENVS:
-        raise ValueError(f"unknown env {name!r}; valid: {', '.join(ENVS)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown env preset {preset!r}; valid: {', '.join(PRESETS)}")
+    check_names(name, backend, preset)
     episode_length = default_episode_length(name) if episode_length is None else episode_length
     if episode_length < 1:
         raise ValueError(f"episode_length must be >= 1, got {episode_length}")

@@ -65,12 +65,8 @@ def validate(algo: str, run: RunConfig, agent_config) -> None:
     """Raises ValueError with a one-line message for any bad setting (before anything runs)."""
     if algo not in ALGOS:
         raise ValueError(f"unknown algorithm {algo!r}; valid: {', '.join(ALGOS)}")
-    if run.env not in registry.ENVS:
-        raise ValueError(f"unknown env {run.env!r}; valid: {', '.join(registry.ENVS)}")
-    if run.backend not in registry.BACKENDS:
-        raise ValueError(f"unknown backend {run.backend!r}; valid: {', '.join(registry.BACKENDS)}")
-    if agent_config.critic not in critics.CRITICS:
-        raise ValueError(f"unknown critic {agent_config.critic!r}; valid: {', '.join(critics.CRITICS)}")
+    registry.check_names(run.env, run.backend, run.env_preset)
+    critics.check_name(agent_config.critic)
     positive = dict(
         num_seeds=run.num_seeds,
         total_steps=run.total_steps,

@@ -201,6 +201,12 @@ CRITICS: dict[str, tuple[type[_Critic], dict]] = {
 HYPER_CRITICS = ("sa_hyper", "as_hyper")
 
 
+def check_name(name: str) -> None:
+    """Raises ValueError for an unregistered critic name, listing the valid ones."""
+    if name not in CRITICS:
+        raise ValueError(f"unknown critic {name!r}; valid: {', '.join(CRITICS)}")
+
+
 def make_critic(name: str, *, action_size: int, **overrides) -> nn.Module:
     """Builds a registered critic.
 
@@ -212,8 +218,7 @@ def make_critic(name: str, *, action_size: int, **overrides) -> nn.Module:
     Returns:
       A linen module; ``init(key, obs [B, obs], action [B, act])``, ``apply -> q [num_critics, B]``.
     """
-    if name not in CRITICS:
-        raise ValueError(f"unknown critic {name!r}; valid: {', '.join(CRITICS)}")
+    check_name(name)
     if action_size < 1:
         raise ValueError(f"action_size must be >= 1, got {action_size}")
     cls, preset = CRITICS[name]
