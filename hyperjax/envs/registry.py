@@ -1,24 +1,27 @@
 """Environment registry: ``make(name, backend=..., episode_length=...)``.
 
 Names: ``pendulum`` (pure JAX, fast on CPU) and every Brax environment (``ant``,
-``halfcheetah``, ``hopper``, ``walker2d``, ...). Every env is a ``brax.envs.base.Env`` wrapped
-in Brax's ``EpisodeWrapper`` (time limit; ``state.info['truncation']`` marks time-outs, which
-the learner bootstraps through). Actions are in [-1, 1].
+``halfcheetah``, ``hopper``, ``walker2d``, ...), built here; and the native-physics Gymnasium
+tasks (``Ant-v5``, ...: ``NATIVE_ENVS``), built by ``envs/native.py`` and trained by the host
+loop. Every env built here is a ``brax.envs.base.Env`` wrapped in Brax's ``EpisodeWrapper``
+(time limit; ``state.info['truncation']`` marks time-outs, which the learner bootstraps
+through). Actions are in [-1, 1].
 """
 
 import brax.envs
 from brax.envs import base
 from brax.envs.wrappers import training as brax_wrappers
 
-from hyperjax.envs import pendulum
+from hyperjax.envs import native, pendulum
 
 BACKENDS = ("mjx", "generalized", "positional", "spring")
 # Default backend: see WORKSPACE.md ("Environments") for the measured steps/s that chose it.
 DEFAULT_BACKEND = "mjx"
 PRESETS = ("paper", "brax")
 _BRAX_ENVS = tuple(sorted(brax.envs._envs))  # noqa: SLF001 - brax exposes no public list
-ENVS = ("pendulum", *_BRAX_ENVS)
-DEFAULT_EPISODE_LENGTH = {"pendulum": 200}
+NATIVE_ENVS = native.ENVS
+ENVS = ("pendulum", *_BRAX_ENVS, *NATIVE_ENVS)
+DEFAULT_EPISODE_LENGTH = {"pendulum": 200, "Pendulum-v1": 200}
 
 # PAPER_FACTS 6.4: the authors' single-task Ant has no control cost, survive bonus 1 and a
 # healthy torso height in [0.2, 1.0] (Brax's defaults already match the last two).
@@ -28,6 +31,11 @@ _PAPER_KWARGS = {"ant": dict(ctrl_cost_weight=0.0, healthy_reward=1.0, healthy_z
 def default_episode_length(name: str) -> int:
     """200 for pendulum, 1000 (the paper's) for the MuJoCo tasks."""
     return DEFAULT_EPISODE_LENGTH.get(name, 1000)
+
+
+def is_native(name: str) -> bool:
+    """True for the Gymnasium tasks stepped by MuJoCo's C engine on the host."""
+    return name in NATIVE_ENVS
 
 
 def check_names(name: str, backend: str, preset: str = "paper") -> None:
@@ -59,6 +67,8 @@ def make(
       ValueError: naming the bad argument and the valid choices.
     """
     check_names(name, backend, preset)
+    if is_native(name):
+        raise ValueError(f"{name} is a native-physics env: build it with hyperjax.envs.native.VecEnv")
     episode_length = default_episode_length(name) if episode_length is None else episode_length
     if episode_length < 1:
         raise ValueError(f"episode_length must be >= 1, got {episode_length}")

@@ -11,6 +11,7 @@ import sys
 import jax
 from absl import flags, logging
 
+from hyperjax.envs import registry
 from hyperjax.experiments import runner
 from hyperjax.train import checkpoint
 
@@ -69,6 +70,14 @@ def from_flags(cls):
     return cls(**values)
 
 
+def _physics(run_config: runner.RunConfig) -> str:
+    if run_config.env == "pendulum":
+        return "pure JAX"
+    if registry.is_native(run_config.env):
+        return "native MuJoCo via Gymnasium, host loop"
+    return f"Brax {run_config.backend}"
+
+
 def main(algo: str, argv) -> None:
     """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
     del argv
@@ -79,7 +88,7 @@ def main(algo: str, argv) -> None:
         runner.validate(algo, run_config, agent_config)
         print(
             f"{algo.upper()} | env {run_config.env} "
-            f"({'pure JAX' if run_config.env == 'pendulum' else run_config.backend}) | critic {agent_config.critic} | "
+            f"({_physics(run_config)}) | critic {agent_config.critic} | "
             f"{run_config.num_seeds} seed(s) from {run_config.seed} | {run_config.total_steps:,} steps | "
             f"device {jax.devices()[0].device_kind}",
             file=sys.stderr,

@@ -14,9 +14,9 @@ import jax
 import numpy as np
 
 from hyperjax.agents import sac, td3
-from hyperjax.envs import registry
+from hyperjax.envs import native, registry
 from hyperjax.nn import critics
-from hyperjax.train import checkpoint, logger, loop
+from hyperjax.train import checkpoint, host_loop, logger, loop
 
 ALGOS = {"sac": (sac.SACConfig, sac.make_agent), "td3": (td3.TD3Config, td3.make_agent)}
 PROGRESS_EVERY = 1000  # env steps per compiled chunk at most
@@ -125,27 +125,34 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         raise ValueError(f"{logdir} already holds a run; pass --resume to continue it, or choose another --logdir")
     os.makedirs(logdir, exist_ok=True)
 
-    env = registry.make(
-        run_config.env,
-        backend=run_config.backend,
-        episode_length=run_config.episode_length,
-        preset=run_config.env_preset,
-    )
-    agent = ALGOS[algo][1](agent_config, env.observation_size, env.action_size)
     chunk = math.gcd(run_config.eval_every, run_config.checkpoint_every, PROGRESS_EVERY)
-    trainer = loop.make_trainer(
-        agent,
-        env,
-        loop.LoopConfig(
-            batch_size=agent_config.batch_size,
-            start_steps=agent_config.start_steps,
-            update_after=update_after(algo, agent_config),
-            buffer_size=run_config.buffer_size,
-            chunk_steps=chunk,
-            eval_episodes=run_config.eval_episodes,
-            episode_length=run_config.episode_length or registry.default_episode_length(run_config.env),
-        ),
+    episode_length = run_config.episode_length or registry.default_episode_length(run_config.env)
+    loop_config = loop.LoopConfig(
+        batch_size=agent_config.batch_size,
+        start_steps=agent_config.start_steps,
+        update_after=update_after(algo, agent_config),
+        buffer_size=run_config.buffer_size,
+        chunk_steps=chunk,
+        eval_episodes=run_config.eval_episodes,
+        episode_length=episode_length,
     )
+    make_agent = ALGOS[algo][1]
+    if registry.is_native(run_config.env):  # MuJoCo's C engine on the host, one jitted call per step
+        seeds, name, preset = run_config.num_seeds, run_config.env, run_config.env_preset
+        train_env = native.VecEnv(name, seeds, run_config.episode_length, preset)
+        eval_env = native.VecEnv(name, seeds * run_config.eval_episodes, run_config.episode_length, preset)
+        loop_config.episode_length = train_env.episode_length
+        agent = make_agent(agent_config, train_env.observation_size, train_env.action_size)
+        trainer = host_loop.make_trainer(agent, train_env, eval_env, loop_config)
+    else:  # everything in XLA programs
+        env = registry.make(
+            run_config.env,
+            backend=run_config.backend,
+            episode_length=run_config.episode_length,
+            preset=run_config.env_preset,
+        )
+        agent = make_agent(agent_config, env.observation_size, env.action_size)
+        trainer = loop.make_trainer(agent, env, loop_config)
     keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
     config = config_dict(algo, run_config, agent_config)
     mngr = checkpoint.manager(ckpt_dir)

@@ -63,7 +63,40 @@ class Trainer(NamedTuple):
     evaluate: Callable[[TrainState, int], jax.Array]
 
 
-def _all_finite(tree) -> jax.Array:
+def behaviour_action(agent: base.Agent, config: LoopConfig, agent_state, obs, act_key, random_key, step) -> jax.Array:
+    """The action taken at env step ``step``: uniform in [-1, 1] before ``start_steps``, else ``explore``."""
+    explore = agent.explore(agent_state, obs, act_key)
+    random_action = jax.random.uniform(random_key, explore.shape, minval=-1.0, maxval=1.0)
+    return jnp.where(step < config.start_steps, random_action, explore)
+
+
+def update_metric_shapes(agent: base.Agent, config: LoopConfig, agent_state, buffer: replay.Replay) -> dict:
+    """Shapes of ``agent.update``'s metrics (for the no-update branch); arguments may be abstract."""
+    batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct((config.batch_size, *x.shape[1:]), x.dtype), buffer.data)
+    step = jax.ShapeDtypeStruct((), jnp.int32)
+    return jax.eval_shape(agent.update, agent_state, batch, jax.random.key(0), step)[1]
+
+
+def update_when_ready(
+    agent: base.Agent, config: LoopConfig, metric_shapes, agent_state, buffer, sample_key, update_key, step
+):
+    """One update on a sampled batch once env step ``step`` has filled ``update_after`` slots.
+
+    A real ``lax.cond`` (``step`` is unbatched); metrics are NaN where no update ran.
+    """
+
+    def do_update(agent_state):
+        batch = replay.sample(buffer, sample_key, config.batch_size)
+        return agent.update(agent_state, batch, update_key, step)
+
+    def skip(agent_state):
+        return agent_state, jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
+
+    return jax.lax.cond(step + 1 >= config.update_after, do_update, skip, agent_state)
+
+
+def all_finite(tree) -> jax.Array:
+    """True when no leaf holds a NaN or inf."""
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
@@ -96,8 +129,7 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
             jax.random.wrap_key_data(state.key), 6
         )
         obs = state.env_state.obs
-        random_action = jax.random.uniform(random_key, (action_size,), minval=-1.0, maxval=1.0)
-        action = jnp.where(step < config.start_steps, random_action, agent.explore(state.agent, obs, act_key))
+        action = behaviour_action(agent, config, state.agent, obs, act_key, random_key, step)
         next_env = env.step(state.env_state, action)
         done, truncation = next_env.done, next_env.info["truncation"]
         transition = types.Transition(
@@ -112,14 +144,9 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
         fresh = env.reset(reset_key)
         next_env = jax.tree.map(lambda r, n: jnp.where(done, r, n), fresh, next_env)
 
-        def do_update(agent_state):
-            batch = replay.sample(buffer, sample_key, config.batch_size)
-            return agent.update(agent_state, batch, update_key, step)
-
-        def skip(agent_state):
-            return agent_state, jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
-
-        agent_state, metrics = jax.lax.cond(step + 1 >= config.update_after, do_update, skip, state.agent)
+        agent_state, metrics = update_when_ready(
+            agent, config, metric_shapes, state.agent, buffer, sample_key, update_key, step
+        )
         new_state = TrainState(
             agent=agent_state,
             replay=buffer,
@@ -137,7 +164,7 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
         updated = steps + 1 >= config.update_after
         finite = jnp.all(jnp.where(updated, jnp.isfinite(metrics["critic_loss"]), True))
         summary = {k: jnp.nanmean(v) for k, v in metrics.items()}
-        summary["finite"] = finite & _all_finite(state.agent)
+        summary["finite"] = finite & all_finite(state.agent)
         summary["train_return"] = state.last_return
         return state, summary
 
@@ -153,14 +180,8 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
 
         return jax.vmap(episode)(jax.random.split(key, config.eval_episodes))
 
-    # metric structure for the no-update branch
     example_state = jax.eval_shape(init_one, jax.random.key(0))
-    example_batch = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct((config.batch_size, *x.shape[1:]), x.dtype), example_state.replay.data
-    )
-    _, metric_shapes = jax.eval_shape(
-        agent.update, example_state.agent, example_batch, jax.random.key(0), jnp.zeros((), jnp.int32)
-    )
+    metric_shapes = update_metric_shapes(agent, config, example_state.agent, example_state.replay)
 
     def evaluate(state: TrainState, step) -> jax.Array:
         keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), step))(state.eval_key)

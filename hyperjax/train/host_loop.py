@@ -1,0 +1,145 @@
+"""The paper's training protocol with environments stepped on the host (native MuJoCo).
+
+Same protocol, same ``loop.Trainer`` interface and same checkpointable pytree discipline as
+``loop.py``, but the physics runs in MuJoCo's C engine through Gymnasium (``envs/native.py``):
+per env step the host steps one env per seed with the pending actions, then makes **one jitted
+call**, ``learn_and_act``, that stores the transitions, runs the update once the buffer is ready
+and picks the next actions (all seeds vmapped, the state donated so the replay buffer is
+updated in place). The order matches ``loop.py``: the action at step t comes from the agent
+after update t-1.
+
+The simulators' state is host-side and not checkpointed: after a resume every env starts a
+fresh episode (seeded from the run's key), which the learner does not notice beyond one cut
+episode.
+"""
+
+import warnings
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperjax import types
+from hyperjax.agents import base
+from hyperjax.envs import native
+from hyperjax.train import loop, replay
+
+
+@flax.struct.dataclass
+class HostTrainState:
+    """The checkpointed part of a host-loop run (leading axis ``[S]`` over seeds)."""
+
+    agent: Any
+    replay: replay.Replay
+    key: jax.Array  # raw uint32 key data
+    eval_key: jax.Array  # fixed per seed; evaluation at step t uses fold_in(eval_key, t)
+
+
+def _host_seeds(key_data: jax.Array, salt: int) -> np.ndarray:
+    """Per-seed ints for Gymnasium's ``reset(seed=...)`` from ``[S]`` raw keys."""
+    keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), salt))(key_data)
+    return np.asarray(jax.vmap(lambda k: jax.random.randint(k, (), 0, 2**31 - 1))(keys))
+
+
+def make_trainer(
+    agent: base.Agent, train_env: native.VecEnv, eval_env: native.VecEnv, config: loop.LoopConfig
+) -> loop.Trainer:
+    """Builds ``Trainer(init, run_chunk, evaluate)`` over host envs.
+
+    Args:
+      train_env: one env per seed (``num_envs == S``).
+      eval_env: ``S * config.eval_episodes`` envs, seed-major.
+    """
+    obs_size, action_size = train_env.observation_size, train_env.action_size
+
+    def init_one(key: jax.Array) -> HostTrainState:
+        agent_key, loop_key, eval_key = jax.random.split(key, 3)
+        example = types.Transition(
+            obs=jnp.zeros((obs_size,)),
+            action=jnp.zeros((action_size,)),
+            reward=jnp.zeros(()),
+            discount=jnp.zeros(()),
+            next_obs=jnp.zeros((obs_size,)),
+        )
+        return HostTrainState(
+            agent=agent.init(agent_key),
+            replay=replay.init(config.buffer_size, example),
+            key=jax.random.key_data(loop_key),
+            eval_key=jax.random.key_data(eval_key),
+        )
+
+    example_state = jax.eval_shape(init_one, jax.random.key(0))
+    metric_shapes = loop.update_metric_shapes(agent, config, example_state.agent, example_state.replay)
+
+    def act_one(state: HostTrainState, obs: jax.Array, step: jax.Array) -> tuple[HostTrainState, jax.Array]:
+        key, act_key, random_key = jax.random.split(jax.random.wrap_key_data(state.key), 3)
+        action = loop.behaviour_action(agent, config, state.agent, obs, act_key, random_key, step)
+        return state.replace(key=jax.random.key_data(key)), action
+
+    def learn_and_act_one(state: HostTrainState, transition: types.Transition, obs: jax.Array, step: jax.Array):
+        """Stores the transition of env step ``step``, updates, and acts on ``obs`` (step + 1)."""
+        key, sample_key, update_key = jax.random.split(jax.random.wrap_key_data(state.key), 3)
+        buffer = replay.add(state.replay, transition)
+        agent_state, metrics = loop.update_when_ready(
+            agent, config, metric_shapes, state.agent, buffer, sample_key, update_key, step
+        )
+        state = HostTrainState(agent=agent_state, replay=buffer, key=jax.random.key_data(key), eval_key=state.eval_key)
+        state, action = act_one(state, obs, step + 1)
+        return state, action, metrics
+
+    act = jax.jit(jax.vmap(act_one, in_axes=(0, 0, None)), donate_argnums=0)
+    learn_and_act = jax.jit(jax.vmap(learn_and_act_one, in_axes=(0, 0, 0, None)), donate_argnums=0)
+    finite_params = jax.jit(jax.vmap(lambda agent_state: loop.all_finite(agent_state)))
+    act_eval = jax.jit(jax.vmap(jax.vmap(agent.act, in_axes=(None, 0))))
+    pending = {"action": None}  # host: the actions for train_env.obs, computed by the last call
+
+    def run_chunk(state: HostTrainState, start_step: int) -> tuple[HostTrainState, dict]:
+        if pending["action"] is None:  # first chunk of this process (a new run or a resume)
+            train_env.reset(_host_seeds(state.key, start_step))
+            state, action = act(state, train_env.obs, start_step)
+            pending["action"] = np.asarray(action)
+        metrics = []
+        for step in range(start_step, start_step + config.chunk_steps):
+            obs, action = train_env.obs, pending["action"]
+            next_obs, reward, terminated, _ = train_env.step(action)
+            transition = types.Transition(
+                obs=obs,
+                action=action,
+                reward=reward,
+                discount=1.0 - terminated.astype(np.float32),  # time-outs bootstrap
+                next_obs=next_obs,
+            )
+            state, action, step_metrics = learn_and_act(state, transition, train_env.obs, step)
+            pending["action"] = np.asarray(action)
+            metrics.append(step_metrics)
+        metrics = jax.device_get(metrics)
+        stacked = {k: np.stack([m[k] for m in metrics], axis=-1) for k in metrics[0]}  # [S, chunk]
+        updated = np.arange(start_step, start_step + config.chunk_steps) + 1 >= config.update_after
+        with warnings.catch_warnings():  # chunks before the first update: all NaN, mean NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            summary = {k: np.nanmean(np.where(updated, v, np.nan), axis=-1) for k, v in stacked.items()}
+        finite_losses = np.all(np.where(updated, np.isfinite(stacked["critic_loss"]), True), axis=-1)
+        summary["finite"] = finite_losses & np.asarray(finite_params(state.agent))
+        summary["train_return"] = train_env.last_return.copy()
+        return state, summary
+
+    def evaluate(state: HostTrainState, step: int) -> np.ndarray:
+        """Returns ``[S, eval_episodes]`` of the deterministic policy (``act``), one episode per env."""
+        seeds, episodes = state.key.shape[0], config.eval_episodes
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), step))(state.eval_key)
+        per_seed = jax.vmap(lambda k: jax.random.randint(k, (episodes,), 0, 2**31 - 1))(keys)
+        obs = eval_env.reset(np.asarray(per_seed).reshape(-1))
+        returns, alive = np.zeros(seeds * episodes), np.ones(seeds * episodes, bool)
+        for _ in range(config.episode_length):
+            actions = np.asarray(act_eval(state.agent, obs.reshape(seeds, episodes, -1)))
+            _, reward, terminated, truncated = eval_env.step(actions.reshape(seeds * episodes, -1), alive)
+            returns += np.where(alive, reward, 0.0)
+            alive &= ~(terminated | truncated)
+            if not alive.any():
+                break
+            obs = eval_env.obs
+        return returns.reshape(seeds, episodes)
+
+    return loop.Trainer(init=jax.jit(jax.vmap(init_one)), run_chunk=run_chunk, evaluate=evaluate)
