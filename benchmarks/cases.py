@@ -236,7 +236,80 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     }
 
 
-CASES = {f.__name__: f for f in (matmul, critic_fwd_bwd, update_jax, update_torch, env_steps, native_mujoco, train)}
+def gymnasium_steps(env: str = "Ant-v5", num_envs: int = 1, steps: int = 1000) -> dict:
+    """Env steps/s of Gymnasium's task (C engine + its Python wrappers), envs stepped in turn."""
+    from hyperjax.envs import native
+
+    e = native.VecEnv(env, num_envs)
+    e.reset(range(num_envs))
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, num_envs, e.action_size))
+    e.step(actions[0])
+    t0 = time.perf_counter()
+    for a in actions:
+        e.step(a)
+    t = time.perf_counter() - t0
+    return {
+        "env": env,
+        "backend": "native (gymnasium)",
+        "num_envs": num_envs,
+        "steps_per_s": round(num_envs * steps / t),
+    }
+
+
+def train_native(env: str, critic: str, seeds: int, chunk: int) -> dict:
+    """End-to-end SAC throughput of the host loop (native physics, one jitted call per step)."""
+    from hyperjax.agents import sac
+    from hyperjax.envs import native
+    from hyperjax.experiments import runner
+    from hyperjax.train import host_loop, loop
+
+    train_env, eval_env = native.VecEnv(env, seeds), native.VecEnv(env, seeds)
+    config = sac.SACConfig(critic=critic)
+    agent = sac.make_agent(config, train_env.observation_size, train_env.action_size)
+    loop_config = loop.LoopConfig(
+        batch_size=config.batch_size,
+        start_steps=0,
+        update_after=runner.update_after("sac", config),
+        buffer_size=100_000,
+        chunk_steps=chunk,
+        eval_episodes=1,
+        episode_length=train_env.episode_length,
+    )
+    trainer = host_loop.make_trainer(agent, train_env, eval_env, loop_config)
+    state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
+    start = config.batch_size + 1  # every step of both chunks updates, as in `train`
+    t0 = time.perf_counter()
+    state, _ = trainer.run_chunk(state, start)  # includes compilation
+    first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    state, _ = trainer.run_chunk(state, start + chunk)
+    jax.block_until_ready(state)
+    t = time.perf_counter() - t0
+    return {
+        "env": env,
+        "obs": train_env.observation_size,
+        "critic": critic,
+        "seeds": seeds,
+        "first_chunk_s": round(first_s, 1),
+        "env_steps_per_s": round(chunk / t, 2),
+        "seed_steps_per_s": round(seeds * chunk / t, 2),
+    }
+
+
+CASES = {
+    f.__name__: f
+    for f in (
+        matmul,
+        critic_fwd_bwd,
+        update_jax,
+        update_torch,
+        env_steps,
+        native_mujoco,
+        gymnasium_steps,
+        train,
+        train_native,
+    )
+}
 
 if __name__ == "__main__":
     spec = json.loads(sys.argv[1])
