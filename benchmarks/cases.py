@@ -5,7 +5,9 @@ Timing: AOT compile (``.lower().compile()``) timed apart from the steady state; 
 ``block_until_ready`` around timed regions; the median over repeats.
 """
 
+import collections
 import json
+import re
 import statistics
 import sys
 import time
@@ -46,6 +48,80 @@ def matmul(n: int = 2048, repeats: int = 7) -> dict:
     return {"n": n, "gflops": round(2 * n**3 / t / 1e9, 1)}
 
 
+def _dots_in_hlo(text: str) -> list[tuple]:
+    """Every f32 ``dot`` of an optimised HLO module (fusions included) as
+    ``(lhs_shape, rhs_shape, lhs_batch, lhs_contracting, rhs_batch, rhs_contracting)``."""
+    dims = lambda attrs, key: tuple(  # noqa: E731
+        int(x) for x in (re.search(key + r"=\{([0-9,]*)\}", attrs) or re.match("()", "")).group(1).split(",") if x
+    )
+    dots = []
+    for computation in text.split("\n\n"):
+        shapes = {
+            name: tuple(int(x) for x in shape.split(",") if x)
+            for name, shape in re.findall(r"%?([\w.\-]+)(?::| =) f32\[([0-9,]*)\]", computation)
+        }
+        for lhs, rhs, attrs in re.findall(r"dot\(%([\w.\-]+), %([\w.\-]+)\)(.*)", computation):
+            if lhs in shapes and rhs in shapes:
+                dots.append((shapes[lhs], shapes[rhs], *(dims(attrs, k) for k in _DOT_DIMS)))
+    return dots
+
+
+_DOT_DIMS = ("lhs_batch_dims", "lhs_contracting_dims", "rhs_batch_dims", "rhs_contracting_dims")
+
+
+def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
+    """What one update's parts cost alone: every matrix multiply of the compiled update, each
+    timed standalone at its own shapes (summed), and the critic's Adam + Polyak step (memory-bound).
+    Their sum is the practical floor of the update on this machine; compare with ``update_jax``."""
+    import optax
+
+    from hyperjax.agents import sac, td3
+    from hyperjax.train import loop
+    from hyperjax.types import Transition
+
+    config = (sac.SACConfig if algo == "sac" else td3.TD3Config)(critic=critic)
+    agent = (sac.make_agent if algo == "sac" else td3.make_agent)(config, OBS, ACT)
+    state = agent.init(jax.random.key(0))
+    b = config.batch_size
+    batch = Transition(jnp.zeros((b, OBS)), jnp.zeros((b, ACT)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, OBS)))
+    text = loop.jit_program(agent.update).lower(state, batch, jax.random.key(1), jnp.zeros((), jnp.int32))
+    text = text.compile().as_text()
+    gemm_s, gemm_flops = 0.0, 0
+    for (ls, rs, lb, lc, rb, rc), count in collections.Counter(_dots_in_hlo(text)).items():
+        a, c = jnp.ones(ls), jnp.ones(rs)
+        f = loop.jit_program(lambda a, c, d=((lc, rc), (lb, rb)): jax.lax.dot_general(a, c, d)).lower(a, c).compile()
+        out = f(a, c).block_until_ready()
+        gemm_s += count * _median_time(lambda f=f, a=a, c=c: f(a, c), repeats)
+        gemm_flops += count * 2 * out.size * int(np.prod([ls[i] for i in lc]))
+    optimizer = optax.adam(1e-4)
+    params = state.critic_params
+
+    def optimizer_step(params, target, opt_state, grads):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, optax.incremental_update(params, target, 0.005), opt_state
+
+    step = loop.jit_program(optimizer_step, donate_argnums=(0, 1, 2))
+    holder = [params, state.target_critic_params, optimizer.init(params)]
+    grads = jax.tree.map(jnp.ones_like, params)
+
+    def one():
+        holder[:] = step(*holder, grads)
+        return holder[0]
+
+    jax.block_until_ready(one())
+    optimizer_s = _median_time(one, repeats)
+    return {
+        "algo": algo,
+        "critic": critic,
+        "dots": len(_dots_in_hlo(text)),
+        "gemm_gflop": round(gemm_flops / 1e9, 2),
+        "gemm_ms": round(1e3 * gemm_s, 2),
+        "optimizer_ms": round(1e3 * optimizer_s, 2),
+        "floor_ms": round(1e3 * (gemm_s + optimizer_s), 2),
+    }
+
+
 def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
     """Forward + backward (grad of sum of Q w.r.t. params) of a twin critic at paper size."""
     from hyperjax.nn import critics, summary
@@ -75,7 +151,7 @@ def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict
     """One full update, as the training loop runs it: sample from the device replay + update."""
     from benchmarks import flops as flop_model
     from hyperjax.agents import sac, td3
-    from hyperjax.train import replay
+    from hyperjax.train import loop, replay
     from hyperjax.types import Transition
 
     config = (sac.SACConfig if algo == "sac" else td3.TD3Config)(critic=critic)
@@ -101,7 +177,7 @@ def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict
 
     key, step = jax.random.key(1), jnp.zeros((), jnp.int32)  # TD3: step 0 is an actor step
     t0 = time.perf_counter()
-    compiled = jax.jit(step_fn, donate_argnums=0).lower(state, key, step).compile()
+    compiled = loop.jit_program(step_fn, donate_argnums=0).lower(state, key, step).compile()
     compile_s = time.perf_counter() - t0
     holder = {"state": compiled(state, key, step)[0]}
 
@@ -303,6 +379,7 @@ CASES = {
         critic_fwd_bwd,
         update_jax,
         update_torch,
+        update_floor,
         env_steps,
         native_mujoco,
         gymnasium_steps,

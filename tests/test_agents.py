@@ -92,3 +92,27 @@ def test_one_update_at_paper_size():
         w = new_state.critic_params["params"]["q"]["hyper"]["generator"]["head_0"]["kernel"]
         assert w.shape == (2, 1024, 8 * 256 + 2 * 256)
         assert agent.act(new_state, jnp.zeros(27)).shape == (8,)
+
+
+def test_library_compiler_options_change_no_result():
+    """The training programs' XLA options (loop.jit_program) give bitwise the same update."""
+    from hyperjax.train import loop
+
+    config = sac.SACConfig(critic="sa_hyper", critic_overrides=OVERRIDES, actor_hidden_sizes=(16,))
+    agent = sac.make_agent(config, obs_size=5, action_size=2)
+    batch = Transition(
+        obs=jax.random.normal(jax.random.key(1), (8, 5)),
+        action=jax.random.uniform(jax.random.key(2), (8, 2), minval=-1, maxval=1),
+        reward=jnp.ones(8),
+        discount=jnp.ones(8),
+        next_obs=jax.random.normal(jax.random.key(3), (8, 5)),
+    )
+    results = []
+    for jit in (jax.jit, loop.jit_program):
+        update = jit(agent.update, donate_argnums=0)
+        state = agent.init(jax.random.key(0))
+        for step in range(3):
+            state, metrics = update(state, batch, jax.random.key(step), step)
+        results.append((state, metrics))
+    for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
+        np.testing.assert_array_equal(a, b)

@@ -89,10 +89,10 @@ def make_trainer(
         state, action = act_one(state, obs, step + 1)
         return state, action, metrics
 
-    act = jax.jit(jax.vmap(act_one, in_axes=(0, 0, None)), donate_argnums=0)
-    learn_and_act = jax.jit(jax.vmap(learn_and_act_one, in_axes=(0, 0, 0, None)), donate_argnums=0)
-    finite_params = jax.jit(jax.vmap(lambda agent_state: loop.all_finite(agent_state)))
-    act_eval = jax.jit(jax.vmap(jax.vmap(agent.act, in_axes=(None, 0))))
+    act = loop.jit_program(jax.vmap(act_one, in_axes=(0, 0, None)), donate_argnums=0)
+    learn_and_act = loop.jit_program(jax.vmap(learn_and_act_one, in_axes=(0, 0, 0, None)), donate_argnums=0)
+    finite_params = loop.jit_program(jax.vmap(loop.all_finite))
+    act_eval = loop.jit_program(jax.vmap(jax.vmap(agent.act, in_axes=(None, 0))))
     pending = {"action": None}  # host: the actions for train_env.obs, computed by the last call
 
     def run_chunk(state: HostTrainState, start_step: int) -> tuple[HostTrainState, dict]:
@@ -142,4 +142,4 @@ def make_trainer(
             obs = eval_env.obs
         return returns.reshape(seeds, episodes)
 
-    return loop.Trainer(init=jax.jit(jax.vmap(init_one)), run_chunk=run_chunk, evaluate=evaluate)
+    return loop.Trainer(init=loop.jit_program(jax.vmap(init_one)), run_chunk=run_chunk, evaluate=evaluate)
