@@ -100,13 +100,17 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
         ratio = f"{torch_row['ms'] / r['ms']:.2f}x" if torch_row else "n/a"
         floor = r["analytic_gflop"] / rate * 1e3 if rate else float("nan")
         practical = next(
-            (p for p in results if p["case"] == "update_floor" and "floor_ms" in p and p["critic"] == r["critic"]),
+            (
+                p
+                for p in results
+                if p["case"] == "update_floor"
+                and "floor_ms" in p
+                and (p["algo"], p["critic"]) == (r["algo"], r["critic"])
+            ),
             None,
         )
         practical_cols = (
-            f"{practical['floor_ms']} | {r['ms'] / practical['floor_ms']:.2f}x"
-            if practical and practical["algo"] == r["algo"]
-            else "n/a | n/a"
+            f"{practical['floor_ms']} | {r['ms'] / practical['floor_ms']:.2f}x" if practical else "n/a | n/a"
         )
         lines.append(
             f"| {r['algo']} | {r['critic']} | {r['batch']} | {r['ms']} | {torch_ms} | {ratio} | {r['analytic_gflop']} "
