@@ -30,6 +30,16 @@ def _median_time(fn, repeats: int, inner: int = 1) -> float:
     return statistics.median(times)
 
 
+def _median_chunk_time(run, state, start: int, chunk: int, repeats: int = 3) -> float:
+    """Median seconds of ``repeats`` consecutive training chunks (``run(state, step) -> state``)."""
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        state = jax.block_until_ready(run(state, start + i * chunk))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def _memory_mb(compiled) -> float | None:
     try:
         m = compiled.memory_analysis()
@@ -297,10 +307,7 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     compile_s = time.perf_counter() - t0
     state, _ = compiled(state, start)
     jax.block_until_ready(state)
-    t0 = time.perf_counter()
-    state, _ = compiled(state, start + chunk)
-    jax.block_until_ready(state)
-    t = time.perf_counter() - t0
+    t = _median_chunk_time(lambda state, step: compiled(state, step)[0], state, start + chunk, chunk)
     return {
         "env": env,
         "critic": critic,
@@ -357,10 +364,7 @@ def train_native(env: str, critic: str, seeds: int, chunk: int) -> dict:
     t0 = time.perf_counter()
     state, _ = trainer.run_chunk(state, start)  # includes compilation
     first_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    state, _ = trainer.run_chunk(state, start + chunk)
-    jax.block_until_ready(state)
-    t = time.perf_counter() - t0
+    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step)[0], state, start + chunk, chunk)
     return {
         "env": env,
         "obs": train_env.observation_size,

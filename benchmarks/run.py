@@ -44,9 +44,11 @@ def suite_cases(suite: str, torch: bool) -> list[dict]:
     cases += [{"case": "critic_fwd_bwd", "critic": c} for c in critic_names]
     cases.append({"case": "update_floor", "algo": "sac", "critic": "sa_hyper"})
     for algo, critic in updates:
-        cases.append({"case": "update_jax", "algo": algo, "critic": critic})
+        # a few-ms update needs many calls per sample for a stable median
+        reps = {"repeats": 5, "inner": 3} if critic in critics.HYPER_CRITICS else {"repeats": 9, "inner": 30}
+        cases.append({"case": "update_jax", "algo": algo, "critic": critic, **reps})
         if torch:
-            cases.append({"case": "update_torch", "algo": algo, "critic": critic})
+            cases.append({"case": "update_torch", "algo": algo, "critic": critic, **reps})
     cases += [{"case": "env_steps", "env": e, "backend": b, "num_envs": n} for e, b, n in env_batches]
     cases += [{"case": "native_mujoco", "env": e} for e in sorted({e for e, _, _ in env_batches})]
     cases += [{"case": "gymnasium_steps", "env": e, "num_envs": n} for e, n in native_envs]
