@@ -33,11 +33,14 @@ class VecEnv:
     stays pure. Tracks each env's running and last finished episode return.
     """
 
-    def __init__(self, name: str, num_envs: int, episode_length: int | None = None, preset: str = "paper"):
+    def __init__(
+        self, name: str, num_envs: int, episode_length: int | None = None, preset: str = "paper", **gym_kwargs
+    ):
+        """``gym_kwargs`` go to ``gymnasium.make`` over the preset's (e.g. ``include_cfrc_ext_in_observation``)."""
         if name not in ENVS:
             raise ValueError(f"unknown native env {name!r}; valid: {', '.join(ENVS)}")
         gym = _gymnasium()
-        kwargs = _PAPER_KWARGS.get(name, {}) if preset == "paper" else {}
+        kwargs = {**(_PAPER_KWARGS.get(name, {}) if preset == "paper" else {}), **gym_kwargs}
         if episode_length is not None:
             kwargs["max_episode_steps"] = episode_length
         try:
