@@ -268,7 +268,8 @@ def native_mujoco(env: str = "ant", steps: int = 2000) -> dict:
     import mujoco
     from etils import epath
 
-    path = epath.resource_path("brax") / f"envs/assets/{env}.xml"
+    asset = {"halfcheetah": "half_cheetah"}.get(env, env)  # Brax's file names
+    path = epath.resource_path("brax") / f"envs/assets/{asset}.xml"
     model = mujoco.MjModel.from_xml_path(str(path))
     data = mujoco.MjData(model)
     frame_skip = 5  # Brax Ant / HalfCheetah take 5 physics steps per env step
@@ -302,12 +303,16 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     trainer = loop.make_trainer(agent, e, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1
+    # the program run_chunk uses for this many seeds (one seed: the unbatched one, loop.over_seeds)
+    program, example = trainer.run_chunk.batched, state
+    if seeds == 1:
+        program, example = trainer.run_chunk.single, loop.squeeze_seeds(state)
     t0 = time.perf_counter()
-    compiled = trainer.run_chunk.lower(state, start).compile()
+    compiled = program.lower(example, start).compile()
     compile_s = time.perf_counter() - t0
-    state, _ = compiled(state, start)
+    state, _ = trainer.run_chunk(state, start)
     jax.block_until_ready(state)
-    t = _median_chunk_time(lambda state, step: compiled(state, step)[0], state, start + chunk, chunk)
+    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step)[0], state, start + chunk, chunk)
     return {
         "env": env,
         "critic": critic,

@@ -76,17 +76,17 @@ def test_seeds_differ_and_seed0_matches_single_seed_run(tmp_path):
 
 
 def test_chunk_compiles_once():
-    env_cfg = runner.RunConfig(env="pendulum")
-    del env_cfg
     from hyperjax.envs import registry
 
     env = registry.make("pendulum")
     agent = sac.make_agent(_tiny_agent(), env.observation_size, env.action_size)
     trainer = loop.make_trainer(agent, env, loop.LoopConfig(32, 50, 33, 500, 50, 1, 200))
-    state = trainer.init(jax.vmap(jax.random.key)(np.arange(2)))
-    for step in range(0, 200, 50):
-        state, _ = trainer.run_chunk(state, step)
-    assert trainer.run_chunk._cache_size() == 1
+    for seeds, program in ((2, trainer.run_chunk.batched), (1, trainer.run_chunk.single)):
+        state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
+        for step in range(0, 200, 50):
+            state, metrics = trainer.run_chunk(state, step)
+        assert program._cache_size() == 1
+        assert metrics["finite"].shape == (seeds,) and jax.tree.leaves(state)[0].shape[0] == seeds
 
 
 def _cli(algo, logdir, *extra):

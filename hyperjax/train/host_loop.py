@@ -89,17 +89,30 @@ def make_trainer(
         state, action = act_one(state, obs, step + 1)
         return state, action, metrics
 
-    act = loop.jit_program(jax.vmap(act_one, in_axes=(0, 0, None)), donate_argnums=0)
-    learn_and_act = loop.jit_program(jax.vmap(learn_and_act_one, in_axes=(0, 0, 0, None)), donate_argnums=0)
+    def per_seed_count(one, in_axes):
+        """{single seed: the unbatched program, several: the vmapped one} (see loop.over_seeds)."""
+        return {
+            True: loop.jit_program(one, donate_argnums=0),
+            False: loop.jit_program(jax.vmap(one, in_axes=in_axes), donate_argnums=0),
+        }
+
+    act = per_seed_count(act_one, (0, 0, None))
+    learn_and_act = per_seed_count(learn_and_act_one, (0, 0, 0, None))
     finite_params = loop.jit_program(jax.vmap(loop.all_finite))
     act_eval = loop.jit_program(jax.vmap(jax.vmap(agent.act, in_axes=(None, 0))))
-    pending = {"action": None}  # host: the actions for train_env.obs, computed by the last call
+    pending = {"action": None}  # host: the actions [S, act] for train_env.obs, computed by the last call
 
     def run_chunk(state: HostTrainState, start_step: int) -> tuple[HostTrainState, dict]:
+        single = state.key.shape[0] == 1
+        if single:  # host arrays lose / regain the seed axis for free; the state is copied once per chunk
+            state = loop.squeeze_seeds(state)
+        pick = (lambda x: x[0]) if single else (lambda x: x)
+        unpick = (lambda x: x[None]) if single else np.asarray
         if pending["action"] is None:  # first chunk of this process (a new run or a resume)
-            train_env.reset(_host_seeds(state.key, start_step))
-            state, action = act(state, train_env.obs, start_step)
-            pending["action"] = np.asarray(action)
+            key = state.key[None] if single else state.key
+            train_env.reset(_host_seeds(key, start_step))
+            state, action = act[single](state, pick(train_env.obs), start_step)
+            pending["action"] = unpick(np.asarray(action))
         metrics = []
         for step in range(start_step, start_step + config.chunk_steps):
             obs, action = train_env.obs, pending["action"]
@@ -111,11 +124,15 @@ def make_trainer(
                 discount=1.0 - terminated.astype(np.float32),  # time-outs bootstrap
                 next_obs=next_obs,
             )
-            state, action, step_metrics = learn_and_act(state, transition, train_env.obs, step)
-            pending["action"] = np.asarray(action)
+            state, action, step_metrics = learn_and_act[single](
+                state, jax.tree.map(pick, transition), pick(train_env.obs), step
+            )
+            pending["action"] = unpick(np.asarray(action))
             metrics.append(step_metrics)
         metrics = jax.device_get(metrics)
         stacked = {k: np.stack([m[k] for m in metrics], axis=-1) for k in metrics[0]}  # [S, chunk]
+        if single:
+            state, stacked = loop.expand_seeds(state), {k: v[None] for k, v in stacked.items()}
         updated = np.arange(start_step, start_step + config.chunk_steps) + 1 >= config.update_after
         with warnings.catch_warnings():  # chunks before the first update: all NaN, mean NaN
             warnings.simplefilter("ignore", RuntimeWarning)
