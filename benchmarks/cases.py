@@ -303,12 +303,10 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     trainer = loop.make_trainer(agent, e, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1
-    # the program run_chunk uses for this many seeds (one seed: the unbatched one, loop.over_seeds)
-    program, example = trainer.run_chunk.batched, state
-    if seeds == 1:
-        program, example = trainer.run_chunk.single, loop.squeeze_seeds(state)
+    # the program run_chunk uses for this many seeds (one seed: the unbatched one, loop.single_seed)
+    program = trainer.run_chunk.single if loop.single_seed(state) else trainer.run_chunk.batched
     t0 = time.perf_counter()
-    compiled = program.lower(example, start).compile()
+    compiled = program.lower(state, start).compile()
     compile_s = time.perf_counter() - t0
     state, _ = trainer.run_chunk(state, start)
     jax.block_until_ready(state)

@@ -89,30 +89,28 @@ def make_trainer(
         state, action = act_one(state, obs, step + 1)
         return state, action, metrics
 
-    def per_seed_count(one, in_axes):
-        """{single seed: the unbatched program, several: the vmapped one} (see loop.over_seeds)."""
+    def per_seed_count(one, in_axes, donate=True):
+        """{one seed: the unbatched program, several: the vmapped one} (see ``loop.single_seed``)."""
+        donate_argnums = 0 if donate else ()
         return {
-            True: loop.jit_program(one, donate_argnums=0),
-            False: loop.jit_program(jax.vmap(one, in_axes=in_axes), donate_argnums=0),
+            True: loop.jit_program(one, donate_argnums=donate_argnums),
+            False: loop.jit_program(jax.vmap(one, in_axes=in_axes), donate_argnums=donate_argnums),
         }
 
     act = per_seed_count(act_one, (0, 0, None))
     learn_and_act = per_seed_count(learn_and_act_one, (0, 0, 0, None))
-    finite_params = loop.jit_program(jax.vmap(loop.all_finite))
-    act_eval = loop.jit_program(jax.vmap(jax.vmap(agent.act, in_axes=(None, 0))))
+    finite_params = per_seed_count(loop.all_finite, 0, donate=False)
+    act_eval = per_seed_count(jax.vmap(agent.act, in_axes=(None, 0)), 0, donate=False)
     pending = {"action": None}  # host: the actions [S, act] for train_env.obs, computed by the last call
 
     def run_chunk(state: HostTrainState, start_step: int) -> tuple[HostTrainState, dict]:
-        single = state.key.shape[0] == 1
-        if single:  # host arrays lose / regain the seed axis for free; the state is copied once per chunk
-            state = loop.squeeze_seeds(state)
-        pick = (lambda x: x[0]) if single else (lambda x: x)
-        unpick = (lambda x: x[None]) if single else np.asarray
+        single = loop.single_seed(state)
+        pick = (lambda x: x[0]) if single else (lambda x: x)  # host arrays [S, ...] <-> the state's layout
+        unpick = (lambda x: np.asarray(x)[None]) if single else np.asarray
         if pending["action"] is None:  # first chunk of this process (a new run or a resume)
-            key = state.key[None] if single else state.key
-            train_env.reset(_host_seeds(key, start_step))
+            train_env.reset(_host_seeds(state.key[None] if single else state.key, start_step))
             state, action = act[single](state, pick(train_env.obs), start_step)
-            pending["action"] = unpick(np.asarray(action))
+            pending["action"] = unpick(action)
         metrics = []
         for step in range(start_step, start_step + config.chunk_steps):
             obs, action = train_env.obs, pending["action"]
@@ -127,30 +125,33 @@ def make_trainer(
             state, action, step_metrics = learn_and_act[single](
                 state, jax.tree.map(pick, transition), pick(train_env.obs), step
             )
-            pending["action"] = unpick(np.asarray(action))
+            pending["action"] = unpick(action)
             metrics.append(step_metrics)
         metrics = jax.device_get(metrics)
         stacked = {k: np.stack([m[k] for m in metrics], axis=-1) for k in metrics[0]}  # [S, chunk]
         if single:
-            state, stacked = loop.expand_seeds(state), {k: v[None] for k, v in stacked.items()}
+            stacked = {k: v[None] for k, v in stacked.items()}
         updated = np.arange(start_step, start_step + config.chunk_steps) + 1 >= config.update_after
         with warnings.catch_warnings():  # chunks before the first update: all NaN, mean NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             summary = {k: np.nanmean(np.where(updated, v, np.nan), axis=-1) for k, v in stacked.items()}
         finite_losses = np.all(np.where(updated, np.isfinite(stacked["critic_loss"]), True), axis=-1)
-        summary["finite"] = finite_losses & np.asarray(finite_params(state.agent))
+        summary["finite"] = finite_losses & unpick(finite_params[single](state.agent)).reshape(-1)
         summary["train_return"] = train_env.last_return.copy()
         return state, summary
 
     def evaluate(state: HostTrainState, step: int) -> np.ndarray:
         """Returns ``[S, eval_episodes]`` of the deterministic policy (``act``), one episode per env."""
-        seeds, episodes = state.key.shape[0], config.eval_episodes
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), step))(state.eval_key)
+        single, episodes = loop.single_seed(state), config.eval_episodes
+        eval_keys = state.eval_key[None] if single else state.eval_key
+        seeds = eval_keys.shape[0]
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), step))(eval_keys)
         per_seed = jax.vmap(lambda k: jax.random.randint(k, (episodes,), 0, 2**31 - 1))(keys)
         obs = eval_env.reset(np.asarray(per_seed).reshape(-1))
         returns, alive = np.zeros(seeds * episodes), np.ones(seeds * episodes, bool)
         for _ in range(config.episode_length):
-            actions = np.asarray(act_eval(state.agent, obs.reshape(seeds, episodes, -1)))
+            obs_by_seed = obs.reshape(seeds, episodes, -1)
+            actions = np.asarray(act_eval[single](state.agent, obs_by_seed[0] if single else obs_by_seed))
             _, reward, terminated, truncated = eval_env.step(actions.reshape(seeds * episodes, -1), alive)
             returns += np.where(alive, reward, 0.0)
             alive &= ~(terminated | truncated)
@@ -159,4 +160,9 @@ def make_trainer(
             obs = eval_env.obs
         return returns.reshape(seeds, episodes)
 
-    return loop.Trainer(init=loop.jit_program(jax.vmap(init_one)), run_chunk=run_chunk, evaluate=evaluate)
+    init_single, init_batched = jax.jit(init_one), jax.jit(jax.vmap(init_one))  # plain jit: see loop.py
+
+    def init_state(keys: jax.Array) -> HostTrainState:
+        return init_single(keys[0]) if keys.shape[0] == 1 else init_batched(keys)
+
+    return loop.Trainer(init=init_state, run_chunk=run_chunk, evaluate=evaluate)

@@ -6,6 +6,7 @@ for the first ``start_steps``, updates once the buffer holds ``update_after`` tr
 ``eval_episodes`` deterministic episodes in parallel. Both are vmapped over seeds: the global
 step is passed *unbatched*, so the update/no-update branch stays a real ``lax.cond`` for all
 seeds together instead of turning into a select that would run the update every step.
+A one-seed run uses the same programs unvmapped on an unbatched state (``single_seed``).
 """
 
 import dataclasses
@@ -49,7 +50,8 @@ class TrainState:
 
 
 class Trainer(NamedTuple):
-    """Jitted programs over seed-batched state (leading axis ``[S]`` on every leaf).
+    """Jitted programs over the training state: every leaf has a leading seed axis ``[S]``, except
+    in a one-seed run, whose state is unbatched (``single_seed``); outputs are always ``[S, ...]``.
 
     Attributes:
       init: ``keys [S] -> TrainState``.
@@ -113,35 +115,20 @@ def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def squeeze_seeds(tree):
-    """``[1, ...]`` leaves -> ``[...]`` (outside jit: one copy)."""
-    return jax.tree.map(lambda x: x[0], tree)
+def single_seed(state) -> bool:
+    """Whether a training state is a one-seed state, which has no seed axis.
+
+    XLA:CPU compiles a size-1 ``vmap`` of the SA-Hyper update ~1.5x slower than the unbatched
+    update (its weight-gradient GEMMs come out transposed and Adam transposes them back; measured
+    213 vs 143 ms, benchmarks/NOTES.md), so a one-seed run keeps its state unbatched and runs the
+    unbatched programs; several seeds are a leading ``[S]`` axis and run the vmapped ones.
+    """
+    return state.key.ndim == 1  # raw key data: [2] for one seed, [S, 2] for several
 
 
 def expand_seeds(tree):
-    """``[...]`` leaves -> ``[1, ...]``."""
+    """``[...]`` leaves -> ``[1, ...]``: a one-seed output in the seed-batched shape."""
     return jax.tree.map(lambda x: x[None], tree)
-
-
-def over_seeds(step_one: Callable) -> Callable:
-    """``(state [S], start) -> (state [S], out [S])`` from a one-seed ``step_one``, state donated.
-
-    One seed runs the *unbatched* program on squeezed state (two state copies per call, outside
-    jit): XLA:CPU compiles a size-1 vmap of the SA-Hyper update ~1.5x slower (the weight-gradient
-    GEMMs come out transposed and Adam transposes them back; measured 213 vs 143 ms), and
-    squeezing inside jit defeats buffer donation. Several seeds run the vmapped program.
-    """
-    batched = jit_program(jax.vmap(step_one, in_axes=(0, None)), donate_argnums=0)
-    single = jit_program(step_one, donate_argnums=0)
-
-    def run(state, start):
-        if jax.tree.leaves(state)[0].shape[0] != 1:
-            return batched(state, start)
-        state, out = single(squeeze_seeds(state), start)
-        return expand_seeds(state), expand_seeds(out)
-
-    run.single, run.batched = single, batched  # the two programs, e.g. for ahead-of-time compilation
-    return run
 
 
 def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> Trainer:
@@ -227,12 +214,26 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
     example_state = jax.eval_shape(init_one, jax.random.key(0))
     metric_shapes = update_metric_shapes(agent, config, example_state.agent, example_state.replay)
 
-    def evaluate(state: TrainState, step) -> jax.Array:
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), step))(state.eval_key)
-        return jax.vmap(evaluate_one)(state, keys)
+    def evaluate_seed(state: TrainState, step) -> jax.Array:
+        return evaluate_one(state, jax.random.fold_in(jax.random.wrap_key_data(state.eval_key), step))
 
-    return Trainer(
-        init=jit_program(jax.vmap(init_one)),
-        run_chunk=over_seeds(chunk_one),
-        evaluate=jit_program(evaluate),
-    )
+    # init: plain jit (it runs once, and jax.eval_shape traces it, where compiler options are refused)
+    init_single, init_batched = jax.jit(init_one), jax.jit(jax.vmap(init_one))
+    chunk_single = jit_program(chunk_one, donate_argnums=0)
+    chunk_batched = jit_program(jax.vmap(chunk_one, in_axes=(0, None)), donate_argnums=0)
+    evaluate_single, evaluate_batched = jit_program(evaluate_seed), jit_program(jax.vmap(evaluate_seed, (0, None)))
+
+    def init(keys: jax.Array) -> TrainState:
+        return init_single(keys[0]) if keys.shape[0] == 1 else init_batched(keys)
+
+    def run_chunk(state: TrainState, start_step) -> tuple[TrainState, dict]:
+        if single_seed(state):
+            state, metrics = chunk_single(state, start_step)
+            return state, expand_seeds(metrics)
+        return chunk_batched(state, start_step)
+
+    def evaluate(state: TrainState, step) -> jax.Array:
+        return evaluate_single(state, step)[None] if single_seed(state) else evaluate_batched(state, step)
+
+    run_chunk.single, run_chunk.batched = chunk_single, chunk_batched  # e.g. for ahead-of-time compilation
+    return Trainer(init=init, run_chunk=run_chunk, evaluate=evaluate)
