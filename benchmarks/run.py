@@ -1,7 +1,7 @@
 """The benchmark suite: one process per case, warm-up and medians, JSON + Markdown results.
 
 Run: python -m benchmarks.run --suite=quick     (about 3 minutes on a 2-core CPU)
-     python -m benchmarks.run --suite=full      (about 15 minutes; adds every critic, TD3,
+     python -m benchmarks.run --suite=full      (about 20 minutes; adds every critic, TD3,
                                                  env batches and 5-seed training)
 Writes benchmarks/results/<device>_<suite>.json and .md (device, jax/jaxlib versions, date).
 PyTorch rows need `pip install torch==2.13.0` (CPU build); without torch they are skipped.
