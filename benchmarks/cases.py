@@ -79,6 +79,15 @@ def _dots_in_hlo(text: str) -> list[tuple]:
 _DOT_DIMS = ("lhs_batch_dims", "lhs_contracting_dims", "rhs_batch_dims", "rhs_contracting_dims")
 
 
+def _dot_flops(dot: tuple) -> int:
+    """2 x batch x free(lhs) x free(rhs) x contraction for one parsed dot."""
+    lhs, rhs, lhs_batch, lhs_contract, rhs_batch, rhs_contract = dot
+    free_lhs = [d for i, d in enumerate(lhs) if i not in lhs_batch + lhs_contract]
+    free_rhs = [d for i, d in enumerate(rhs) if i not in rhs_batch + rhs_contract]
+    batch, contract = [lhs[i] for i in lhs_batch], [lhs[i] for i in lhs_contract]
+    return 2 * int(np.prod(batch + free_lhs + free_rhs + contract))
+
+
 def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
     """What one update's parts cost alone: every matrix multiply of the compiled update, each
     timed standalone at its own shapes (summed), and the critic's Adam + Polyak step (memory-bound).
@@ -97,12 +106,13 @@ def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
     text = loop.jit_program(agent.update).lower(state, batch, jax.random.key(1), jnp.zeros((), jnp.int32))
     text = text.compile().as_text()
     gemm_s, gemm_flops = 0.0, 0
-    for (ls, rs, lb, lc, rb, rc), count in collections.Counter(_dots_in_hlo(text)).items():
+    for dot, count in collections.Counter(_dots_in_hlo(text)).items():
+        ls, rs, lb, lc, rb, rc = dot
         a, c = jnp.ones(ls), jnp.ones(rs)
         f = loop.jit_program(lambda a, c, d=((lc, rc), (lb, rb)): jax.lax.dot_general(a, c, d)).lower(a, c).compile()
-        out = f(a, c).block_until_ready()
+        f(a, c).block_until_ready()
         gemm_s += count * _median_time(lambda f=f, a=a, c=c: f(a, c), repeats)
-        gemm_flops += count * 2 * out.size * int(np.prod([ls[i] for i in lc]))
+        gemm_flops += count * _dot_flops(dot)
     optimizer = optax.adam(1e-4)
     params = state.critic_params
 
@@ -281,16 +291,14 @@ def native_mujoco(env: str = "ant", steps: int = 2000) -> dict:
     return {"env": env, "backend": "native mujoco (C)", "num_envs": 1, "steps_per_s": round(steps / t)}
 
 
-def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
-    """End-to-end SAC training throughput, compile time and memory of the training chunk."""
+def _sac_training(critic: str, env, chunk: int, episode_length: int):
+    """``(config, agent, loop_config)`` of a paper-default SAC for the training cases (100k buffer)."""
     from hyperjax.agents import sac
-    from hyperjax.envs import registry
     from hyperjax.experiments import runner
     from hyperjax.train import loop
 
-    e = registry.make(env)
     config = sac.SACConfig(critic=critic)
-    agent = sac.make_agent(config, e.observation_size, e.action_size)
+    agent = sac.make_agent(config, env.observation_size, env.action_size)
     loop_config = loop.LoopConfig(
         batch_size=config.batch_size,
         start_steps=0,
@@ -298,8 +306,18 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
         buffer_size=100_000,
         chunk_steps=chunk,
         eval_episodes=1,
-        episode_length=registry.default_episode_length(env),
+        episode_length=episode_length,
     )
+    return config, agent, loop_config
+
+
+def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
+    """End-to-end SAC training throughput, compile time and memory of the training chunk."""
+    from hyperjax.envs import registry
+    from hyperjax.train import loop
+
+    e = registry.make(env)
+    config, agent, loop_config = _sac_training(critic, e, chunk, registry.default_episode_length(env))
     trainer = loop.make_trainer(agent, e, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1
@@ -347,24 +365,12 @@ def train_native(env: str, critic: str, seeds: int, chunk: int, contact_obs: boo
 
     ``contact_obs=False`` drops Ant-v5's 78 contact-force dims (27 left, as MJX Ant) for a like-for-like
     comparison with ``train``."""
-    from hyperjax.agents import sac
     from hyperjax.envs import native
-    from hyperjax.experiments import runner
-    from hyperjax.train import host_loop, loop
+    from hyperjax.train import host_loop
 
     kwargs = {} if contact_obs else {"include_cfrc_ext_in_observation": False}
     train_env, eval_env = native.VecEnv(env, seeds, **kwargs), native.VecEnv(env, seeds, **kwargs)
-    config = sac.SACConfig(critic=critic)
-    agent = sac.make_agent(config, train_env.observation_size, train_env.action_size)
-    loop_config = loop.LoopConfig(
-        batch_size=config.batch_size,
-        start_steps=0,
-        update_after=runner.update_after("sac", config),
-        buffer_size=100_000,
-        chunk_steps=chunk,
-        eval_episodes=1,
-        episode_length=train_env.episode_length,
-    )
+    config, agent, loop_config = _sac_training(critic, train_env, chunk, train_env.episode_length)
     trainer = host_loop.make_trainer(agent, train_env, eval_env, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1  # every step of both chunks updates, as in `train`

@@ -24,3 +24,24 @@ def test_analytic_flops_match_paper_facts():
     # PAPER_FACTS 9: one SA-Hyper Q forward on Ant (Brax dims) ~ 9.07M multiply-adds; ~47 GFLOP per SAC update
     assert abs(flops.q_forward_macs("sa_hyper", 27, 8) - 9_067_010) == 0
     assert 46e9 < flops.update_flops("sac", "sa_hyper", 27, 8, 256) < 47.5e9
+
+
+def test_practical_floor_finds_every_matmul_of_the_update():
+    # the GEMMs that update_floor times are the compiled update's own: their FLOPs add up to XLA's count
+    import jax
+    import jax.numpy as jnp
+
+    from hyperjax.agents import sac
+    from hyperjax.train import loop
+    from hyperjax.types import Transition
+
+    config = sac.SACConfig(critic="mlp", critic_overrides=dict(hidden_sizes=(64, 64)), actor_hidden_sizes=(32, 32))
+    agent = sac.make_agent(config, obs_size=5, action_size=2)
+    b = 64
+    batch = Transition(jnp.zeros((b, 5)), jnp.zeros((b, 2)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, 5)))
+    lowered = loop.jit_program(agent.update).lower(agent.init(jax.random.key(0)), batch, jax.random.key(1), 0)
+    compiled = lowered.compile()
+    dots = cases._dots_in_hlo(compiled.as_text())
+    gemm_flops = sum(cases._dot_flops(d) for d in dots)
+    assert len(dots) >= 20  # forward and backward of 3-layer actor and twin critics
+    assert abs(gemm_flops / compiled.cost_analysis()["flops"] - 1) < 0.15
