@@ -107,3 +107,14 @@ def test_ant_v5_through_the_cli_then_resume(tmp_path):
     assert [int(r["step"]) for r in rows] == [0, 200, 400, 600]
     assert all(np.isfinite(float(r["return_mean"])) for r in rows)
     assert np.isfinite(float(rows[-1]["critic_loss"]))
+
+
+def test_sac_learns_hopper_v5_on_native_mujoco(tmp_path):
+    # Measured: a random policy scores 9-17 (falls at once); SAC with the MLP critic reaches
+    # 200-220 after 4000-8000 steps (seeds 1 and 2), and ~300 by 20k. Real physics, real learning.
+    agent = sac.SACConfig(critic="mlp")
+    run = _run(tmp_path, "Hopper-v5", 6000, num_seeds=2, seed=1, eval_every=3000, eval_episodes=5)
+    result = runner.run("sac", run, agent, verbose=False)
+    rows = logger.read_csv(os.path.join(result["logdir"], "metrics.csv"))
+    assert float(rows[0]["return_mean"]) < 40
+    assert max(float(r["return_mean"]) for r in rows[1:]) > 120, [r["return_mean"] for r in rows]
