@@ -61,9 +61,11 @@ def matmul(n: int = 2048, repeats: int = 7) -> dict:
 def _dots_in_hlo(text: str) -> list[tuple]:
     """Every f32 ``dot`` of an optimised HLO module (fusions included) as
     ``(lhs_shape, rhs_shape, lhs_batch, lhs_contracting, rhs_batch, rhs_contracting)``."""
-    dims = lambda attrs, key: tuple(  # noqa: E731
-        int(x) for x in (re.search(key + r"=\{([0-9,]*)\}", attrs) or re.match("()", "")).group(1).split(",") if x
-    )
+
+    def dims(attrs: str, key: str) -> tuple:
+        found = re.search(key + r"=\{([0-9,]*)\}", attrs)
+        return tuple(int(x) for x in found.group(1).split(",") if x) if found else ()
+
     dots = []
     for computation in text.split("\n\n"):
         shapes = {
@@ -322,7 +324,7 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1
     # the program run_chunk uses for this many seeds (one seed: the unbatched one, loop.single_seed)
-    program = trainer.run_chunk.single if loop.single_seed(state) else trainer.run_chunk.batched
+    program = trainer.run_chunk.programs[loop.single_seed(state)]
     t0 = time.perf_counter()
     compiled = program.lower(state, start).compile()
     compile_s = time.perf_counter() - t0

@@ -83,7 +83,7 @@ def test_chunk_compiles_once():
     env = registry.make("pendulum")
     agent = sac.make_agent(_tiny_agent(), env.observation_size, env.action_size)
     trainer = loop.make_trainer(agent, env, loop.LoopConfig(32, 50, 33, 500, 50, 1, 200))
-    for seeds, program in ((2, trainer.run_chunk.batched), (1, trainer.run_chunk.single)):
+    for seeds, program in ((2, trainer.run_chunk.programs[False]), (1, trainer.run_chunk.programs[True])):
         state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
         for step in range(0, 200, 50):
             state, metrics = trainer.run_chunk(state, step)

@@ -21,7 +21,7 @@ PRESETS = ("paper", "brax")
 _BRAX_ENVS = tuple(sorted(brax.envs._envs))  # noqa: SLF001 - brax exposes no public list
 NATIVE_ENVS = native.ENVS
 ENVS = ("pendulum", *_BRAX_ENVS, *NATIVE_ENVS)
-DEFAULT_EPISODE_LENGTH = {"pendulum": 200, "Pendulum-v1": 200}
+DEFAULT_EPISODE_LENGTH = {"pendulum": 200}
 
 # PAPER_FACTS 6.4: the authors' single-task Ant has no control cost, survive bonus 1 and a
 # healthy torso height in [0.2, 1.0] (Brax's defaults already match the last two).

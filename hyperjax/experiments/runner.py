@@ -141,7 +141,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         seeds, name, preset = run_config.num_seeds, run_config.env, run_config.env_preset
         train_env = native.VecEnv(name, seeds, run_config.episode_length, preset)
         eval_env = native.VecEnv(name, seeds * run_config.eval_episodes, run_config.episode_length, preset)
-        loop_config.episode_length = train_env.episode_length
+        loop_config = dataclasses.replace(loop_config, episode_length=train_env.episode_length)  # Gymnasium's limit
         agent = make_agent(agent_config, train_env.observation_size, train_env.action_size)
         trainer = host_loop.make_trainer(agent, train_env, eval_env, loop_config)
     else:  # everything in XLA programs

@@ -89,18 +89,10 @@ def make_trainer(
         state, action = act_one(state, obs, step + 1)
         return state, action, metrics
 
-    def per_seed_count(one, in_axes, donate=True):
-        """{one seed: the unbatched program, several: the vmapped one} (see ``loop.single_seed``)."""
-        donate_argnums = 0 if donate else ()
-        return {
-            True: loop.jit_program(one, donate_argnums=donate_argnums),
-            False: loop.jit_program(jax.vmap(one, in_axes=in_axes), donate_argnums=donate_argnums),
-        }
-
-    act = per_seed_count(act_one, (0, 0, None))
-    learn_and_act = per_seed_count(learn_and_act_one, (0, 0, 0, None))
-    finite_params = per_seed_count(loop.all_finite, 0, donate=False)
-    act_eval = per_seed_count(jax.vmap(agent.act, in_axes=(None, 0)), 0, donate=False)
+    act = loop.per_seed(act_one, (0, 0, None), donate=True)
+    learn_and_act = loop.per_seed(learn_and_act_one, (0, 0, 0, None), donate=True)
+    finite_params = loop.per_seed(loop.all_finite, 0)
+    act_eval = loop.per_seed(jax.vmap(agent.act, in_axes=(None, 0)), 0)
     pending = {"action": None}  # host: the actions [S, act] for train_env.obs, computed by the last call
 
     def run_chunk(state: HostTrainState, start_step: int) -> tuple[HostTrainState, dict]:
@@ -160,9 +152,5 @@ def make_trainer(
             obs = eval_env.obs
         return returns.reshape(seeds, episodes)
 
-    init_single, init_batched = jax.jit(init_one), jax.jit(jax.vmap(init_one))  # plain jit: see loop.py
-
-    def init_state(keys: jax.Array) -> HostTrainState:
-        return init_single(keys[0]) if keys.shape[0] == 1 else init_batched(keys)
-
-    return loop.Trainer(init=init_state, run_chunk=run_chunk, evaluate=evaluate)
+    run_chunk.programs = learn_and_act  # the per-step program, as loop.py exposes its chunk programs
+    return loop.Trainer(init=loop.init_over_seeds(init_one), run_chunk=run_chunk, evaluate=evaluate)

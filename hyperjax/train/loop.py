@@ -131,6 +131,26 @@ def expand_seeds(tree):
     return jax.tree.map(lambda x: x[None], tree)
 
 
+def per_seed(one: Callable, in_axes, donate: bool = False, jit: Callable = jit_program) -> dict[bool, Callable]:
+    """``{single_seed: program}``: ``one`` jitted as is (a one-seed, unbatched state: ``True``) and
+    vmapped over seeds with ``in_axes`` (``False``); the state (argument 0) donated if ``donate``."""
+    donate_argnums = 0 if donate else ()
+    return {
+        True: jit(one, donate_argnums=donate_argnums),
+        False: jit(jax.vmap(one, in_axes), donate_argnums=donate_argnums),
+    }
+
+
+def init_over_seeds(init_one: Callable) -> Callable:
+    """``keys [S] -> state``: unbatched for one seed (``single_seed``), seed-batched otherwise.
+
+    Plain ``jax.jit``: init runs once, and ``jax.eval_shape`` traces it (resume), where compiler
+    options are refused.
+    """
+    programs = per_seed(init_one, 0, jit=jax.jit)
+    return lambda keys: programs[True](keys[0]) if keys.shape[0] == 1 else programs[False](keys)
+
+
 def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> Trainer:
     """Builds the jitted init / chunk / evaluate programs (config read here, outside jit)."""
     action_size = env.action_size
@@ -217,23 +237,18 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
     def evaluate_seed(state: TrainState, step) -> jax.Array:
         return evaluate_one(state, jax.random.fold_in(jax.random.wrap_key_data(state.eval_key), step))
 
-    # init: plain jit (it runs once, and jax.eval_shape traces it, where compiler options are refused)
-    init_single, init_batched = jax.jit(init_one), jax.jit(jax.vmap(init_one))
-    chunk_single = jit_program(chunk_one, donate_argnums=0)
-    chunk_batched = jit_program(jax.vmap(chunk_one, in_axes=(0, None)), donate_argnums=0)
-    evaluate_single, evaluate_batched = jit_program(evaluate_seed), jit_program(jax.vmap(evaluate_seed, (0, None)))
-
-    def init(keys: jax.Array) -> TrainState:
-        return init_single(keys[0]) if keys.shape[0] == 1 else init_batched(keys)
+    chunk = per_seed(chunk_one, (0, None), donate=True)
+    evaluate_programs = per_seed(evaluate_seed, (0, None))
 
     def run_chunk(state: TrainState, start_step) -> tuple[TrainState, dict]:
-        if single_seed(state):
-            state, metrics = chunk_single(state, start_step)
-            return state, expand_seeds(metrics)
-        return chunk_batched(state, start_step)
+        single = single_seed(state)
+        state, metrics = chunk[single](state, start_step)
+        return state, expand_seeds(metrics) if single else metrics
 
     def evaluate(state: TrainState, step) -> jax.Array:
-        return evaluate_single(state, step)[None] if single_seed(state) else evaluate_batched(state, step)
+        single = single_seed(state)
+        returns = evaluate_programs[single](state, step)
+        return returns[None] if single else returns
 
-    run_chunk.single, run_chunk.batched = chunk_single, chunk_batched  # e.g. for ahead-of-time compilation
-    return Trainer(init=init, run_chunk=run_chunk, evaluate=evaluate)
+    run_chunk.programs = chunk  # e.g. for ahead-of-time compilation
+    return Trainer(init=init_over_seeds(init_one), run_chunk=run_chunk, evaluate=evaluate)
