@@ -169,8 +169,9 @@ def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
     }
 
 
-def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
-    """One full update, as the training loop runs it: sample from the device replay + update."""
+def _jax_update(algo: str, critic: str):
+    """``(call, info)``: ``call()`` runs one full update as the training loop does (sample from the
+    device replay + update, the state donated); TD3 cycles through its policy delay as training does."""
     from benchmarks import flops as flop_model
     from hyperjax.agents import sac, td3
     from hyperjax.train import loop, replay
@@ -197,36 +198,38 @@ def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict
         sample_key, update_key = jax.random.split(key)
         return agent.update(state, replay.sample(buffer, sample_key, config.batch_size), update_key, step)
 
-    key, step = jax.random.key(1), jnp.zeros((), jnp.int32)  # TD3: step 0 is an actor step
+    key = jax.random.key(1)
+    steps = [jnp.asarray(i, jnp.int32) for i in range(getattr(config, "policy_delay", 1))]
     t0 = time.perf_counter()
-    compiled = loop.jit_program(step_fn, donate_argnums=0).lower(state, key, step).compile()
+    compiled = loop.jit_program(step_fn, donate_argnums=0).lower(state, key, steps[0]).compile()
     compile_s = time.perf_counter() - t0
-    holder = {"state": compiled(state, key, step)[0]}
+    holder = {"state": state, "calls": 0}
 
-    def one():
+    def call():
+        step = steps[holder["calls"] % len(steps)]
         holder["state"], metrics = compiled(holder["state"], key, step)
+        holder["calls"] += 1
         return metrics
 
-    for _ in range(2):
-        jax.block_until_ready(one())
-    t = _median_time(one, repeats, inner)
+    for _ in range(2 * len(steps)):
+        jax.block_until_ready(call())
     xla = (compiled.cost_analysis() or {}).get("flops", float("nan"))
-    analytic = flop_model.update_flops(algo, critic, OBS, ACT, config.batch_size)
-    return {
+    info = {
         "framework": "jax",
         "algo": algo,
         "critic": critic,
         "batch": config.batch_size,
         "compile_s": round(compile_s, 2),
-        "ms": round(1e3 * t, 2),
-        "analytic_gflop": round(analytic / 1e9, 2),
+        "analytic_gflop": round(flop_model.update_flops(algo, critic, OBS, ACT, config.batch_size) / 1e9, 2),
         "xla_gflop": round(xla / 1e9, 2),
         "memory_mb": _memory_mb(compiled),
     }
+    return call, info
 
 
-def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
-    """The authors' PyTorch update (benchmarks/torch_reference.py), called once per step."""
+def _torch_update(algo: str, critic: str):
+    """``(call, info)`` for the authors' PyTorch update (benchmarks/torch_reference.py): ``call()``
+    runs one update, sampling its batch from a Python replay list, as their code does per step."""
     import torch
 
     from benchmarks import torch_reference as ref
@@ -234,20 +237,47 @@ def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> di
     torch.manual_seed(0)
     agent = (ref.SAC if algo == "sac" else ref.TD3)(critic, OBS, ACT)
     buffer = ref.random_replay(OBS, ACT)
-    for _ in range(3):
+    for _ in range(4):
         agent.update(buffer)
-    if algo == "td3":  # time whole delay cycles: one critic-only + one actor step, averaged
-        inner = max(2, inner + inner % 2)
-    t = _median_time(lambda: agent.update(buffer), repeats, inner)
-    return {
+    info = {
         "framework": "torch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "algo": algo,
         "critic": critic,
         "batch": agent.batch_size,
-        "ms": round(1e3 * t, 2),
     }
+    return (lambda: agent.update(buffer)), info
+
+
+UPDATES = {"update_jax": _jax_update, "update_torch": _torch_update}
+
+
+def _whole_cycles(algo: str, inner: int) -> int:
+    """TD3 alternates critic-only and actor steps: time whole delay cycles (an even count)."""
+    return max(2, inner + inner % 2) if algo == "td3" else inner
+
+
+def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
+    """One full update of hyperjax, timed alone (``benchmarks.run`` times it beside PyTorch)."""
+    call, info = _jax_update(algo, critic)
+    return {**info, "ms": round(1e3 * _median_time(call, repeats, _whole_cycles(algo, inner)), 2)}
+
+
+def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
+    """The authors' PyTorch update, timed alone (``benchmarks.run`` times it beside hyperjax)."""
+    call, info = _torch_update(algo, critic)
+    return {**info, "ms": round(1e3 * _median_time(call, repeats, _whole_cycles(algo, inner)), 2)}
+
+
+def serve(spec: dict) -> None:
+    """A live timing worker for side-by-side runs (``benchmarks.run``): builds one update
+    (``update_jax`` or ``update_torch``), prints ``READY <info json>``, then for each line
+    ``<calls>`` on stdin runs that many updates and prints the seconds per update."""
+    call, info = UPDATES[spec.pop("case")](**spec)
+    print("READY " + json.dumps(info), flush=True)
+    for line in sys.stdin:
+        print(_median_time(call, 1, int(line)), flush=True)
 
 
 def env_steps(env: str, backend: str, num_envs: int, steps: int = 200, repeats: int = 3) -> dict:
@@ -408,6 +438,9 @@ CASES = {
 }
 
 if __name__ == "__main__":
-    spec = json.loads(sys.argv[1])
-    result = CASES[spec.pop("case")](**spec)
-    print("RESULT " + json.dumps(result), flush=True)
+    if sys.argv[1] == "--serve":
+        serve(json.loads(sys.argv[2]))
+    else:
+        spec = json.loads(sys.argv[1])
+        result = CASES[spec.pop("case")](**spec)
+        print("RESULT " + json.dumps(result), flush=True)

@@ -13,12 +13,14 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
 import jax
 import jaxlib
 
+from benchmarks import cases
 from benchmarks import flops as flop_model
 from hyperjax.nn import critics
 
@@ -41,24 +43,79 @@ def suite_cases(suite: str, torch: bool) -> list[dict]:
         native_envs += [("Ant-v5", 16), ("HalfCheetah-v5", 1), ("Hopper-v5", 1), ("Walker2d-v5", 1)]
         native_trains += [("Ant-v5", "mlp", 5, 100, False), ("Ant-v5", "sa_hyper", 1, 10, False)]
         native_trains += [("Ant-v5", "sa_hyper", 5, 5, False)]
-    cases = [{"case": "matmul"}]
-    cases += [{"case": "critic_fwd_bwd", "critic": c} for c in critic_names]
-    cases.append({"case": "update_floor", "algo": "sac", "critic": "sa_hyper"})
+    specs = [{"case": "matmul"}]
+    specs += [{"case": "critic_fwd_bwd", "critic": c} for c in critic_names]
+    specs.append({"case": "update_floor", "algo": "sac", "critic": "sa_hyper"})
     for algo, critic in updates:
-        # a few-ms update needs many calls per sample for a stable median
-        reps = {"repeats": 5, "inner": 3} if critic in critics.HYPER_CRITICS else {"repeats": 9, "inner": 30}
-        cases.append({"case": "update_jax", "algo": algo, "critic": critic, **reps})
+        # a few-ms update needs many calls per timed block for a stable median
+        reps = {"rounds": 7, "inner": 4} if critic in critics.HYPER_CRITICS else {"rounds": 15, "inner": 30}
         if torch:
-            cases.append({"case": "update_torch", "algo": algo, "critic": critic, **reps})
-    cases += [{"case": "env_steps", "env": e, "backend": b, "num_envs": n} for e, b, n in env_batches]
-    cases += [{"case": "native_mujoco", "env": e} for e in sorted({e for e, _, _ in env_batches})]
-    cases += [{"case": "gymnasium_steps", "env": e, "num_envs": n} for e, n in native_envs]
-    cases += [{"case": "train", "env": e, "critic": c, "seeds": s, "chunk": k} for e, c, s, k in trains]
-    cases += [
+            specs.append({"case": "update_side_by_side", "algo": algo, "critic": critic, **reps})
+        else:
+            timing = {"repeats": reps["rounds"], "inner": reps["inner"]}
+            specs.append({"case": "update_jax", "algo": algo, "critic": critic, **timing})
+    specs += [{"case": "env_steps", "env": e, "backend": b, "num_envs": n} for e, b, n in env_batches]
+    specs += [{"case": "native_mujoco", "env": e} for e in sorted({e for e, _, _ in env_batches})]
+    specs += [{"case": "gymnasium_steps", "env": e, "num_envs": n} for e, n in native_envs]
+    specs += [{"case": "train", "env": e, "critic": c, "seeds": s, "chunk": k} for e, c, s, k in trains]
+    specs += [
         {"case": "train_native", "env": e, "critic": c, "seeds": s, "chunk": k, "contact_obs": o}
         for e, c, s, k, o in native_trains
     ]
-    return cases
+    return specs
+
+
+def run_side_by_side(spec: dict) -> list[dict]:
+    """Times the hyperjax and PyTorch updates in alternation: two live worker processes (one per
+    framework, neither running while the other does), ``rounds`` timed blocks of ``inner`` updates
+    each, the order flipped every round, so that both see the same drift of a shared machine.
+
+    Returns the ``update_jax`` and ``update_torch`` rows, each with its median ms; the jax row
+    also holds ``speedup``, the median over rounds of torch ms / jax ms, and its range.
+    """
+    algo, critic, rounds = spec["algo"], spec["critic"], spec["rounds"]
+    inner = cases._whole_cycles(algo, spec["inner"])
+    workers, rows = {}, {}
+    try:
+        for name in cases.UPDATES:  # one at a time, so neither compiles beside the other's timing
+            worker_spec = json.dumps({"case": name, "algo": algo, "critic": critic})
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.cases", "--serve", worker_spec],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            line = next((x for x in proc.stdout if x.startswith("READY ")), None)
+            if line is None:
+                error = (proc.stderr.read().strip().splitlines() or ["no output"])[-1]
+                return [{**spec, "case": name, "error": error}]
+            workers[name], rows[name] = proc, {**json.loads(line[len("READY ") :]), "times": []}
+
+        def block(name: str) -> float:
+            workers[name].stdin.write(f"{inner}\n")
+            workers[name].stdin.flush()
+            return float(workers[name].stdout.readline())
+
+        for name in workers:  # an untimed warm-up block each
+            block(name)
+        for i in range(rounds):
+            for name in list(workers)[:: 1 if i % 2 == 0 else -1]:
+                rows[name]["times"].append(block(name))
+    finally:
+        for proc in workers.values():
+            proc.kill()
+    jax_t, torch_t = rows["update_jax"].pop("times"), rows["update_torch"].pop("times")
+    ratios = sorted(t / j for t, j in zip(torch_t, jax_t))
+    common = {"algo": algo, "critic": critic, "rounds": rounds, "inner": inner}
+    jax_row = {"case": "update_jax", **rows["update_jax"], **common, "ms": _ms(jax_t)}
+    jax_row["speedup"] = round(statistics.median(ratios), 2)
+    jax_row["speedup_range"] = [round(ratios[0], 2), round(ratios[-1], 2)]
+    return [jax_row, {"case": "update_torch", **rows["update_torch"], **common, "ms": _ms(torch_t)}]
+
+
+def _ms(seconds: list[float]) -> float:
+    return round(1e3 * statistics.median(seconds), 2)
 
 
 def run_case(spec: dict, timeout: int = 1800) -> dict:
@@ -86,6 +143,12 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
             lines.append("| " + " | ".join(map(str, row)) + " |")
     lines += ["", "## One full update at paper size: hyperjax against the authors' PyTorch structure", ""]
     lines += [
+        "Side by side: both updates live in two worker processes and are timed in alternation (blocks of",
+        "updates, order flipped every round); ms are medians over rounds, the speed-up is the median of the",
+        "rounds' torch / hyperjax ratios (range in brackets).",
+        "",
+    ]
+    lines += [
         "| algo | critic | batch | hyperjax ms | torch ms | speed-up | analytic GFLOP | floor ms (at matmul rate) "
         "| hyperjax / floor | practical floor ms | hyperjax / practical |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -103,7 +166,10 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
         )
         torch_row = torch_row if torch_row and "ms" in torch_row else None
         torch_ms = torch_row["ms"] if torch_row else "n/a"
-        ratio = f"{torch_row['ms'] / r['ms']:.2f}x" if torch_row else "n/a"
+        if "speedup" in r:  # median of the rounds' ratios, timed in alternation
+            ratio = f"{r['speedup']:.2f}x ({r['speedup_range'][0]}-{r['speedup_range'][1]})"
+        else:
+            ratio = f"{torch_row['ms'] / r['ms']:.2f}x" if torch_row else "n/a"
         floor = r["analytic_gflop"] / rate * 1e3 if rate else float("nan")
         practical = next(
             (
@@ -179,12 +245,13 @@ def main():
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "analytic_sac_update_gflop_ant": round(flop_model.update_flops("sac", "sa_hyper", 27, 8, 256) / 1e9, 2),
     }
-    cases = suite_cases(args.suite, torch)
+    specs = suite_cases(args.suite, torch)
     results = []
-    for i, spec in enumerate(cases, 1):
-        result = run_case(spec)
-        results.append(result)
-        print(f"[{i}/{len(cases)}] {json.dumps(result)}", flush=True)
+    for i, spec in enumerate(specs, 1):
+        new = run_side_by_side(spec) if spec["case"] == "update_side_by_side" else [run_case(spec)]
+        results += new
+        for result in new:
+            print(f"[{i}/{len(specs)}] {json.dumps(result)}", flush=True)
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"{device.platform}_{args.suite}")
     with open(stem + ".json", "w") as f:

@@ -38,7 +38,7 @@ def test_sa_hyper_actor_gradient_runs_primary_forward_only():
 
     forward = jax.make_jaxpr(critic.apply)(critic_params, obs, act).jaxpr
     actor_grad = jax.make_jaxpr(jax.grad(losses.actor, has_aux=True))(
-        actor_params, critic_params, obs, 0.2, jax.random.key(2)
+        actor_params, critic_params, obs, 0.2, jax.random.normal(jax.random.key(2), act.shape)
     ).jaxpr
     critic_grad = jax.make_jaxpr(jax.grad(losses.critic, has_aux=True))(
         critic_params, Transition(obs, act, jnp.zeros(5), jnp.ones(5), obs), jnp.zeros(5)

@@ -1,6 +1,8 @@
 """Smoke test of the benchmark suite's machinery (no timing assertions: timing lives in
 benchmarks/)."""
 
+import pytest
+
 from benchmarks import cases, flops, run
 
 
@@ -45,3 +47,39 @@ def test_practical_floor_finds_every_matmul_of_the_update():
     gemm_flops = sum(cases._dot_flops(d) for d in dots)
     assert len(dots) >= 20  # forward and backward of 3-layer actor and twin critics
     assert abs(gemm_flops / compiled.cost_analysis()["flops"] - 1) < 0.15
+
+
+def test_side_by_side_worker_protocol():
+    # benchmarks.run times hyperjax and PyTorch in alternation through live workers like this one
+    import json
+    import subprocess
+    import sys
+
+    spec = json.dumps({"case": "update_jax", "algo": "td3", "critic": "mlp"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.cases", "--serve", spec],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = next(line for line in proc.stdout if line.startswith("READY "))
+        assert json.loads(ready[len("READY ") :])["critic"] == "mlp"
+        for calls in ("2", "4"):  # whole TD3 delay cycles
+            proc.stdin.write(calls + "\n")
+            proc.stdin.flush()
+            assert float(proc.stdout.readline()) > 0
+    finally:
+        proc.kill()
+
+
+def test_side_by_side_rows():
+    pytest.importorskip("torch")
+    jax_row, torch_row = run.run_side_by_side(
+        {"case": "update_side_by_side", "algo": "sac", "critic": "mlp", "rounds": 2, "inner": 1}
+    )
+    assert (jax_row["case"], torch_row["case"]) == ("update_jax", "update_torch")
+    assert jax_row["speedup_range"][0] <= jax_row["speedup"] <= jax_row["speedup_range"][1]
+    table = run.to_markdown({"suite": "s", "device": "cpu", "jax": "x", "jaxlib": "x", "date": "d", "machine": "m"},
+                            [{"case": "matmul", "gflops": 100.0}, jax_row, torch_row])  # fmt: skip
+    assert f"| {jax_row['speedup']:.2f}x (" in table

@@ -21,6 +21,10 @@ def test_tanh_gaussian_policy_and_sampling():
     x = mean + std * jax.random.normal(jax.random.key(2), mean.shape)
     reference = jnp.sum(jax.scipy.stats.norm.logpdf(x, mean, std) - jnp.log(1 - jnp.tanh(x) ** 2), -1)
     np.testing.assert_allclose(log_prob, reference, rtol=1e-4, atol=1e-4)
+    # the same sample from explicit noise (SAC's update draws its noise once per step)
+    explicit = hn.tanh_gaussian(mean, log_std, jax.random.normal(jax.random.key(2), mean.shape))
+    np.testing.assert_allclose(explicit[0], action, rtol=1e-6)
+    np.testing.assert_allclose(explicit[1], log_prob, rtol=1e-6)
 
 
 def test_deterministic_policy_is_bounded():

@@ -19,6 +19,7 @@ from hyperjax.nn.policies import (
     HyperPolicy,
     TanhGaussianPolicy,
     sample_tanh_gaussian,
+    tanh_gaussian,
 )
 from hyperjax.nn.summary import count_params
 
@@ -44,4 +45,5 @@ __all__ = [
     "count_params",
     "make_critic",
     "sample_tanh_gaussian",
+    "tanh_gaussian",
 ]

@@ -99,22 +99,27 @@ class ContextMLPPolicy(nn.Module):
         return mean, _log_std(self, self.log_std_mode, head, obs.shape[0], self.action_size)
 
 
-def sample_tanh_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Reparameterised ``a = tanh(mean + std * eps)`` and its log-probability.
+def tanh_gaussian(mean: jax.Array, log_std: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Reparameterised ``a = tanh(mean + std * noise)`` and its log-probability.
 
     Args:
-      key: PRNG key.
       mean, log_std: ``[B, act]``.
+      noise: ``[B, act]`` standard-normal draws (SAC's update draws all of a step's noise at once).
 
     Returns:
-      ``(action [B, act], log_prob [B])`` with the tanh change of variables written in the
-      stable form ``2 (log 2 - x - softplus(-2x))`` (as the authors' SAC code).
+      ``(action [B, act], log_prob [B])``. The Gaussian term uses ``noise`` itself (``(x - mean) /
+      std`` is ``noise``); the tanh change of variables is written in the stable form
+      ``2 (log 2 - x - softplus(-2x))`` (as the authors' SAC code).
     """
-    std = jnp.exp(log_std)
-    x = mean + std * jax.random.normal(key, mean.shape, mean.dtype)
-    gaussian = -0.5 * ((x - mean) / std) ** 2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)
+    x = mean + jnp.exp(log_std) * noise
+    gaussian = -0.5 * noise**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)
     correction = 2.0 * (jnp.log(2.0) - x - jax.nn.softplus(-2.0 * x))
     return jnp.tanh(x), jnp.sum(gaussian - correction, axis=-1)
+
+
+def sample_tanh_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`tanh_gaussian` with its noise drawn from ``key``: ``(action [B, act], log_prob [B])``."""
+    return tanh_gaussian(mean, log_std, jax.random.normal(key, mean.shape, mean.dtype))
 
 
 POLICIES = {
