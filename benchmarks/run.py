@@ -13,9 +13,11 @@ import importlib.util
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 
 import jax
 import jaxlib
@@ -67,51 +69,66 @@ def suite_cases(suite: str, torch: bool) -> list[dict]:
 
 def run_side_by_side(spec: dict) -> list[dict]:
     """Times the hyperjax and PyTorch updates in alternation: two live worker processes (one per
-    framework, neither running while the other does), ``rounds`` timed blocks of ``inner`` updates
-    each, the order flipped every round, so that both see the same drift of a shared machine.
+    framework; the one not being timed is stopped with SIGSTOP, so its idle thread pools can't spin
+    beside the other), ``rounds`` timed blocks of ``inner`` updates each, the order flipped every
+    round, so that both see the same drift of a shared machine.
 
     Returns the ``update_jax`` and ``update_torch`` rows, each with its median ms; the jax row
-    also holds ``speedup``, the median over rounds of torch ms / jax ms, and its range.
+    also holds ``speedup``, the median over rounds of torch ms / jax ms, and its range. A worker
+    that fails gives one row with its ``error``.
     """
     algo, critic, rounds = spec["algo"], spec["critic"], spec["rounds"]
     inner = cases._whole_cycles(algo, spec["inner"])
-    workers, rows = {}, {}
+    workers, logs, times = {}, {}, {}
+
+    def error(name: str) -> str:
+        logs[name].seek(0)
+        return f"{name} worker: " + (logs[name].read().strip().splitlines() or ["exited"])[-1]
+
+    def block(name: str) -> float:
+        proc = workers[name]
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.stdin.write(f"{inner}\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        os.kill(proc.pid, signal.SIGSTOP)
+        if not line:
+            raise RuntimeError(error(name))
+        return float(line)
+
     try:
         for name in cases.UPDATES:  # one at a time, so neither compiles beside the other's timing
+            logs[name] = tempfile.TemporaryFile("w+")
             worker_spec = json.dumps({"case": name, "algo": algo, "critic": critic})
-            proc = subprocess.Popen(
+            workers[name] = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.cases", "--serve", worker_spec],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=logs[name],
                 text=True,
             )
-            line = next((x for x in proc.stdout if x.startswith("READY ")), None)
-            if line is None:
-                error = (proc.stderr.read().strip().splitlines() or ["no output"])[-1]
-                return [{**spec, "case": name, "error": error}]
-            workers[name], rows[name] = proc, {**json.loads(line[len("READY ") :]), "times": []}
-
-        def block(name: str) -> float:
-            workers[name].stdin.write(f"{inner}\n")
-            workers[name].stdin.flush()
-            return float(workers[name].stdout.readline())
-
+            ready = next((x for x in workers[name].stdout if x.startswith("READY ")), None)
+            if ready is None:
+                raise RuntimeError(error(name))
+            os.kill(workers[name].pid, signal.SIGSTOP)
+            times[name] = ([], json.loads(ready[len("READY ") :]))
         for name in workers:  # an untimed warm-up block each
             block(name)
         for i in range(rounds):
             for name in list(workers)[:: 1 if i % 2 == 0 else -1]:
-                rows[name]["times"].append(block(name))
+                times[name][0].append(block(name))
+    except (RuntimeError, BrokenPipeError) as e:
+        return [{**spec, "error": str(e)}]
     finally:
         for proc in workers.values():
-            proc.kill()
-    jax_t, torch_t = rows["update_jax"].pop("times"), rows["update_torch"].pop("times")
+            proc.kill()  # SIGKILL ends a stopped process too
+    (jax_t, jax_info), (torch_t, torch_info) = times["update_jax"], times["update_torch"]
     ratios = sorted(t / j for t, j in zip(torch_t, jax_t))
     common = {"algo": algo, "critic": critic, "rounds": rounds, "inner": inner}
-    jax_row = {"case": "update_jax", **rows["update_jax"], **common, "ms": _ms(jax_t)}
+    jax_row = {"case": "update_jax", **jax_info, **common, "ms": _ms(jax_t)}
     jax_row["speedup"] = round(statistics.median(ratios), 2)
     jax_row["speedup_range"] = [round(ratios[0], 2), round(ratios[-1], 2)]
-    return [jax_row, {"case": "update_torch", **rows["update_torch"], **common, "ms": _ms(torch_t)}]
+    return [jax_row, {"case": "update_torch", **torch_info, **common, "ms": _ms(torch_t)}]
 
 
 def _ms(seconds: list[float]) -> float:
