@@ -90,18 +90,25 @@ def _dot_flops(dot: tuple) -> int:
     return 2 * int(np.prod(batch + free_lhs + free_rhs + contract))
 
 
+def _agent(algo: str, critic: str):
+    """``(config, agent)``: the paper-default SAC or TD3 with this critic, at Ant dims."""
+    from hyperjax.experiments import runner
+
+    config_cls, make_agent = runner.ALGOS[algo]
+    config = config_cls(critic=critic)
+    return config, make_agent(config, OBS, ACT)
+
+
 def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
     """What one update's parts cost alone: every matrix multiply of the compiled update, each
     timed standalone at its own shapes (summed), and the critic's Adam + Polyak step (memory-bound).
     Their sum is the practical floor of the update on this machine; compare with ``update_jax``."""
     import optax
 
-    from hyperjax.agents import sac, td3
     from hyperjax.train import loop
     from hyperjax.types import Transition
 
-    config = (sac.SACConfig if algo == "sac" else td3.TD3Config)(critic=critic)
-    agent = (sac.make_agent if algo == "sac" else td3.make_agent)(config, OBS, ACT)
+    config, agent = _agent(algo, critic)
     state = agent.init(jax.random.key(0))
     b = config.batch_size
     batch = Transition(jnp.zeros((b, OBS)), jnp.zeros((b, ACT)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, OBS)))
@@ -173,12 +180,10 @@ def _jax_update(algo: str, critic: str):
     """``(call, info)``: ``call()`` runs one full update as the training loop does (sample from the
     device replay + update, the state donated); TD3 cycles through its policy delay as training does."""
     from benchmarks import flops as flop_model
-    from hyperjax.agents import sac, td3
     from hyperjax.train import loop, replay
     from hyperjax.types import Transition
 
-    config = (sac.SACConfig if algo == "sac" else td3.TD3Config)(critic=critic)
-    agent = (sac.make_agent if algo == "sac" else td3.make_agent)(config, OBS, ACT)
+    config, agent = _agent(algo, critic)
     state = agent.init(jax.random.key(0))
     rng = np.random.default_rng(0)
     n = 10_000
@@ -253,7 +258,7 @@ def _torch_update(algo: str, critic: str):
 UPDATES = {"update_jax": _jax_update, "update_torch": _torch_update}
 
 
-def _whole_cycles(algo: str, inner: int) -> int:
+def whole_cycles(algo: str, inner: int) -> int:
     """TD3 alternates critic-only and actor steps: time whole delay cycles (an even count)."""
     return max(2, inner + inner % 2) if algo == "td3" else inner
 
@@ -261,13 +266,13 @@ def _whole_cycles(algo: str, inner: int) -> int:
 def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
     """One full update of hyperjax, timed alone (``benchmarks.run`` times it beside PyTorch)."""
     call, info = _jax_update(algo, critic)
-    return {**info, "ms": round(1e3 * _median_time(call, repeats, _whole_cycles(algo, inner)), 2)}
+    return {**info, "ms": round(1e3 * _median_time(call, repeats, whole_cycles(algo, inner)), 2)}
 
 
 def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
     """The authors' PyTorch update, timed alone (``benchmarks.run`` times it beside hyperjax)."""
     call, info = _torch_update(algo, critic)
-    return {**info, "ms": round(1e3 * _median_time(call, repeats, _whole_cycles(algo, inner)), 2)}
+    return {**info, "ms": round(1e3 * _median_time(call, repeats, whole_cycles(algo, inner)), 2)}
 
 
 def serve(spec: dict) -> None:

@@ -78,7 +78,7 @@ def run_side_by_side(spec: dict) -> list[dict]:
     that fails gives one row with its ``error``.
     """
     algo, critic, rounds = spec["algo"], spec["critic"], spec["rounds"]
-    inner = cases._whole_cycles(algo, spec["inner"])
+    inner = cases.whole_cycles(algo, spec["inner"])
     workers, logs, times = {}, {}, {}
 
     def error(name: str) -> str:

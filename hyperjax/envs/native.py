@@ -1,7 +1,8 @@
 """Native-physics environments: Gymnasium's MuJoCo tasks stepped by MuJoCo's C engine on the host.
 
-MJX on a CPU is many times slower per step than the C engine, so CPU users train on these
-through ``hyperjax.train.host_loop``; the agent's act + update stay one jitted call per step.
+On a CPU, MJX steps some tasks far slower than the C engine (HalfCheetah ~20x; Ant is cheap
+in MJX: benchmarks/results/cpu_full.md), so CPU users can train on these through
+``hyperjax.train.host_loop``; the agent's act + update stay one jitted call per step.
 Gymnasium is an optional extra (``pip install 'hyperjax[native]'``), imported only when an env is
 built. Actions come in as [-1, 1] (the library's convention) and are rescaled to each task's
 bounds; observations leave as float32.

@@ -37,10 +37,10 @@ class HostTrainState:
     eval_key: jax.Array  # fixed per seed; evaluation at step t uses fold_in(eval_key, t)
 
 
-def _host_seeds(key_data: jax.Array, salt: int) -> np.ndarray:
-    """Per-seed ints for Gymnasium's ``reset(seed=...)`` from ``[S]`` raw keys."""
+def _host_seeds(key_data: jax.Array, salt: int, per_seed: tuple[int, ...] = ()) -> np.ndarray:
+    """Ints for Gymnasium's ``reset(seed=...)``, ``[S, *per_seed]``, from ``[S]`` raw keys and a salt."""
     keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), salt))(key_data)
-    return np.asarray(jax.vmap(lambda k: jax.random.randint(k, (), 0, 2**31 - 1))(keys))
+    return np.asarray(jax.vmap(lambda k: jax.random.randint(k, per_seed, 0, 2**31 - 1))(keys))
 
 
 def make_trainer(
@@ -137,9 +137,7 @@ def make_trainer(
         single, episodes = loop.single_seed(state), config.eval_episodes
         eval_keys = state.eval_key[None] if single else state.eval_key
         seeds = eval_keys.shape[0]
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), step))(eval_keys)
-        per_seed = jax.vmap(lambda k: jax.random.randint(k, (episodes,), 0, 2**31 - 1))(keys)
-        obs = eval_env.reset(np.asarray(per_seed).reshape(-1))
+        obs = eval_env.reset(_host_seeds(eval_keys, step, (episodes,)).reshape(-1))
         returns, alive = np.zeros(seeds * episodes), np.ones(seeds * episodes, bool)
         for _ in range(config.episode_length):
             obs_by_seed = obs.reshape(seeds, episodes, -1)
