@@ -1,13 +1,14 @@
-"""The interface every single-task agent implements, and helpers they share."""
+"""The two interfaces of the agents: ``Agent`` (an off-policy learner's pure functions) and
+``Algorithm`` (what the runner and the CLI know of an algorithm: its registry entry)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import optax
 
 from hyperjax import types
-from hyperjax.nn import critics
+from hyperjax.train import trainer
 
 Metrics = dict[str, jax.Array]
 
@@ -29,11 +30,33 @@ class Agent(NamedTuple):
     update: Callable[[Any, types.Transition, jax.Array, jax.Array], tuple[Any, Metrics]]
 
 
-def critic_learning_rate(critic: str, critic_lr: float | None) -> float:
-    """The authors' critic lr: 5e-5 for hypernetwork critics, 3e-4 otherwise, unless given."""
-    if critic_lr is not None:
-        return critic_lr
-    return 5e-5 if critic in critics.HYPER_CRITICS else 3e-4
+class Algorithm(NamedTuple):
+    """An algorithm as the runner and the CLI see it (listed in ``hyperjax.agents.registry``).
+
+    Attributes:
+      name: the entry-point name (``python -m hyperjax.experiments.<name>``).
+      config: its hyperparameter dataclass; the field defaults are the ``paper`` preset. Each
+        field becomes a flag of the same name.
+      make_trainer: ``(config, setting: trainer.Setting) -> trainer.Trainer``.
+      first_update: ``config -> int``, env steps taken before the first gradient step.
+      check: ``(config, setting) -> None``; raises ValueError with a one-line message.
+      run_name: ``config -> str``, what tells its runs apart in log folders and titles (e.g. the critic).
+      presets: named field overrides over the defaults, ``{"paper": {}}`` at least.
+    """
+
+    name: str
+    config: type
+    make_trainer: Callable[[Any, trainer.Setting], trainer.Trainer]
+    first_update: Callable[[Any], int]
+    check: Callable[[Any, trainer.Setting], None]
+    run_name: Callable[[Any], str]
+    presets: Mapping[str, Mapping[str, Any]]
+
+    def make_config(self, preset: str = "paper", **overrides) -> Any:
+        """The config of a named preset with ``overrides`` on top."""
+        if preset not in self.presets:
+            raise ValueError(f"unknown {self.name} preset {preset!r}; valid: {', '.join(self.presets)}")
+        return self.config(**{**self.presets[preset], **overrides})
 
 
 def apply_gradients(optimizer: optax.GradientTransformation, params, opt_state, grads) -> tuple[Any, optax.OptState]:

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import optax
 
 from hyperjax import types
-from hyperjax.agents import base
+from hyperjax.agents import base, td
 from hyperjax.nn import critics, policies
+from hyperjax.train import offpolicy
 
 
 @dataclasses.dataclass
@@ -33,7 +34,7 @@ class SACConfig:
     critic_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"hidden_sizes": (64,)}
     actor_hidden_sizes: Sequence[int] = (256, 256)
     batch_size: int = 256
-    critic_lr: float | None = None  # None: 5e-5 for hyper critics, 3e-4 otherwise
+    critic_lr: float | None = None  # None: the critic's own (critics.CRITICS): 5e-5 hyper, 3e-4 others
     actor_lr: float = 3e-4
     alpha_lr: float = 3e-4
     gamma: float = 0.99
@@ -69,7 +70,7 @@ class Losses(NamedTuple):
 def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
     def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
         q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
-        return jnp.sum(jnp.mean((q - target) ** 2, axis=-1)), q
+        return td.q_regression_loss(q, target), q
 
     def actor_loss(actor_params, critic_params, obs, alpha, noise):
         mean, log_std = actor.apply(actor_params, obs)
@@ -82,7 +83,9 @@ def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
 
 def make_networks(config: SACConfig, action_size: int) -> tuple[nn.Module, nn.Module]:
     """``(critic, actor)`` modules for this config."""
-    critic = critics.make_critic(config.critic, action_size=action_size, **config.critic_overrides)
+    # the SAC code base's inits (critics.VARIANTS); overrides may name another
+    overrides = {"variant": "sac", **config.critic_overrides}
+    critic = critics.make_critic(config.critic, action_size=action_size, **overrides)
     actor = policies.TanhGaussianPolicy(action_size=action_size, hidden_sizes=tuple(config.actor_hidden_sizes))
     return critic, actor
 
@@ -92,7 +95,7 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
     critic, actor = make_networks(config, action_size)
     losses = make_losses(critic, actor)
     actor_optimizer = optax.adam(config.actor_lr)
-    critic_optimizer = optax.adam(base.critic_learning_rate(config.critic, config.critic_lr))
+    critic_optimizer = optax.adam(critics.learning_rate(config.critic, config.critic_lr))
     alpha_optimizer = optax.adam(config.alpha_lr)
     target_entropy = -float(action_size)
 
@@ -129,9 +132,16 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
 
         mean, log_std = actor.apply(state.actor_params, batch.next_obs)
         next_action, next_log_prob = policies.tanh_gaussian(mean, log_std, next_noise)
-        next_q = jnp.min(critic.apply(state.target_critic_params, batch.next_obs, next_action), axis=0)
-        target = config.reward_scale * batch.reward + config.gamma * batch.discount * (next_q - alpha * next_log_prob)
-        target = jax.lax.stop_gradient(target)
+        next_q = critic.apply(state.target_critic_params, batch.next_obs, next_action)  # [2, B]
+        target = td.soft_target(
+            batch.reward,
+            batch.discount,
+            next_q,
+            next_log_prob,
+            alpha=alpha,
+            gamma=config.gamma,
+            reward_scale=config.reward_scale,
+        )
         (c_loss, q), c_grads = jax.value_and_grad(losses.critic, has_aux=True)(state.critic_params, batch, target)
         critic_params, critic_opt = base.apply_gradients(
             critic_optimizer, state.critic_params, state.critic_opt, c_grads
@@ -143,9 +153,8 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         actor_params, actor_opt = base.apply_gradients(actor_optimizer, state.actor_params, state.actor_opt, a_grads)
 
         log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
-        entropy_gap = jax.lax.stop_gradient(log_prob + target_entropy)
-        alpha_grad = -jnp.mean(entropy_gap)  # d/d(log_alpha) of -(log_alpha * (log_pi + target)).mean()
         if config.autotune_alpha:
+            alpha_grad = jax.grad(td.temperature_loss)(log_alpha, log_prob, target_entropy)
             log_alpha, alpha_opt = base.apply_gradients(alpha_optimizer, log_alpha, alpha_opt, alpha_grad)
 
         new_state = SACState(
@@ -167,3 +176,14 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         return new_state, metrics
 
     return base.Agent(init=init, explore=explore, act=act, update=update)
+
+
+ALGORITHM = offpolicy.algorithm(
+    "sac",
+    SACConfig,
+    make_agent,
+    # the authors' SAC updates once the buffer holds more than a batch (already while acting randomly)
+    first_update=lambda config: config.batch_size + 1,
+    run_name=lambda config: config.critic,
+    check_config=lambda config: critics.check_name(config.critic),
+)

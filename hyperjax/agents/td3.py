@@ -3,19 +3,24 @@
 Per update (PAPER_FACTS 3.2): critic step on
 ``r + gamma * discount * min Q_target(s', clip(pi_target(s') + clip(N(0, 0.2), +-0.5)))``; every
 ``policy_delay`` steps an actor step on ``-Q1(s, pi(s))`` and Polyak averaging of both targets.
+Networks take the TD3 code base's initialisation (PyTorch's default Linear init for the actor
+and plain critics, the TD3 primary-network bound for hypernetworks).
 """
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
 from hyperjax import types
-from hyperjax.agents import base
+from hyperjax.agents import base, td
 from hyperjax.nn import critics, policies
+from hyperjax.train import offpolicy
 
 
 @dataclasses.dataclass
@@ -26,7 +31,7 @@ class TD3Config:
     critic_overrides: dict = dataclasses.field(default_factory=dict)
     actor_hidden_sizes: Sequence[int] = (256, 256)
     batch_size: int = 100
-    critic_lr: float | None = None  # None: 5e-5 for hyper critics, 3e-4 otherwise
+    critic_lr: float | None = None  # None: the critic's own (critics.CRITICS): 5e-5 hyper, 3e-4 others
     actor_lr: float = 3e-4
     gamma: float = 0.99
     tau: float = 0.005
@@ -48,15 +53,43 @@ class TD3State:
     critic_opt: optax.OptState
 
 
-def make_agent(config: TD3Config, obs_size: int, action_size: int) -> base.Agent:
-    """Builds TD3's pure functions for these sizes (config read here, outside jit)."""
-    overrides = dict(config.critic_overrides)
-    if config.critic in critics.HYPER_CRITICS:
-        overrides.setdefault("variant", "td3")  # the TD3 code's primary-network init bound
+class Losses(NamedTuple):
+    """TD3's loss functions (pure; constants closed over).
+
+    critic: ``(critic_params, batch, target [B]) -> (loss, q [2, B])``, sum of the twin MSEs.
+    actor: ``(actor_params, critic_params, obs [B, obs]) -> loss``, ``-mean Q1(s, pi(s))``.
+    """
+
+    critic: Callable
+    actor: Callable
+
+
+def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
+    def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
+        q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
+        return td.q_regression_loss(q, target), q
+
+    def actor_loss(actor_params, critic_params, obs):
+        q = critic.apply(critic_params, obs, actor.apply(actor_params, obs))
+        return -jnp.mean(q[0])  # Q1, as the authors' code
+
+    return Losses(critic=critic_loss, actor=actor_loss)
+
+
+def make_networks(config: TD3Config, action_size: int) -> tuple[nn.Module, nn.Module]:
+    """``(critic, actor)`` modules with the TD3 code base's inits (overrides may name another)."""
+    overrides = {"variant": "td3", **config.critic_overrides}
     critic = critics.make_critic(config.critic, action_size=action_size, **overrides)
     actor = policies.DeterministicPolicy(action_size=action_size, hidden_sizes=tuple(config.actor_hidden_sizes))
+    return critic, actor
+
+
+def make_agent(config: TD3Config, obs_size: int, action_size: int) -> base.Agent:
+    """Builds TD3's pure functions for these sizes (config read here, outside jit)."""
+    critic, actor = make_networks(config, action_size)
+    losses = make_losses(critic, actor)
     actor_optimizer = optax.adam(config.actor_lr)
-    critic_optimizer = optax.adam(base.critic_learning_rate(config.critic, config.critic_lr))
+    critic_optimizer = optax.adam(critics.learning_rate(config.critic, config.critic_lr))
 
     def init(key: jax.Array) -> TD3State:
         actor_key, critic_key = jax.random.split(key)
@@ -79,16 +112,8 @@ def make_agent(config: TD3Config, obs_size: int, action_size: int) -> base.Agent
         noise = config.exploration_noise * jax.random.normal(key, (action_size,))
         return jnp.clip(act(state, obs) + noise, -1.0, 1.0)
 
-    def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
-        q = critic.apply(critic_params, batch.obs, batch.action)
-        return jnp.sum(jnp.mean((q - target) ** 2, axis=-1)), q
-
-    def actor_loss(actor_params, critic_params, obs):
-        q = critic.apply(critic_params, obs, actor.apply(actor_params, obs))
-        return -jnp.mean(q[0])  # Q1, as the authors' code
-
     def actor_step(state: TD3State, batch: types.Transition) -> tuple[TD3State, jax.Array]:
-        a_loss, grads = jax.value_and_grad(actor_loss)(state.actor_params, state.critic_params, batch.obs)
+        a_loss, grads = jax.value_and_grad(losses.actor)(state.actor_params, state.critic_params, batch.obs)
         actor_params, actor_opt = base.apply_gradients(actor_optimizer, state.actor_params, state.actor_opt, grads)
         state = state.replace(
             actor_params=actor_params,
@@ -100,17 +125,32 @@ def make_agent(config: TD3Config, obs_size: int, action_size: int) -> base.Agent
 
     def update(state: TD3State, batch: types.Transition, key: jax.Array, step: jax.Array):
         noise = config.target_noise * jax.random.normal(key, batch.action.shape)
-        noise = jnp.clip(noise, -config.target_noise_clip, config.target_noise_clip)
-        next_action = jnp.clip(actor.apply(state.target_actor_params, batch.next_obs) + noise, -1.0, 1.0)
-        next_q = jnp.min(critic.apply(state.target_critic_params, batch.next_obs, next_action), axis=0)
-        target = jax.lax.stop_gradient(config.reward_scale * batch.reward + config.gamma * batch.discount * next_q)
-        (c_loss, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic_params, batch, target)
+        target_action = actor.apply(state.target_actor_params, batch.next_obs)
+        next_action = td.smoothed_action(target_action, noise, noise_clip=config.target_noise_clip)
+        next_q = critic.apply(state.target_critic_params, batch.next_obs, next_action)  # [2, B]
+        target = td.clipped_double_q_target(
+            batch.reward, batch.discount, next_q, gamma=config.gamma, reward_scale=config.reward_scale
+        )
+        (c_loss, q), grads = jax.value_and_grad(losses.critic, has_aux=True)(state.critic_params, batch, target)
         critic_params, critic_opt = base.apply_gradients(critic_optimizer, state.critic_params, state.critic_opt, grads)
         state = state.replace(critic_params=critic_params, critic_opt=critic_opt)
-        # `step` is unbatched across seeds, so this stays a real branch under vmap
+        # `step` is unbatched across seeds, so this stays a real branch under vmap; NaN marks
+        # "no actor step" (the runner averages metrics with nanmean)
         state, a_loss = jax.lax.cond(
             step % config.policy_delay == 0, actor_step, lambda s, b: (s, jnp.full((), jnp.nan)), state, batch
         )
         return state, {"critic_loss": c_loss, "actor_loss": a_loss, "q": jnp.mean(q)}
 
     return base.Agent(init=init, explore=explore, act=act, update=update)
+
+
+ALGORITHM = offpolicy.algorithm(
+    "td3",
+    TD3Config,
+    make_agent,
+    first_update=lambda config: config.start_steps + 1,  # the authors' TD3 trains from t >= start_steps
+    run_name=lambda config: config.critic,
+    check_config=lambda config: critics.check_name(config.critic),
+    # the TD3 authors' current defaults (github.com/sfujim/TD3), for comparison with the paper's
+    presets={"sfujim": dict(critic="mlp", batch_size=256, start_steps=25_000)},
+)

@@ -8,6 +8,8 @@ loop. Every env built here is a ``brax.envs.base.Env`` wrapped in Brax's ``Episo
 through). Actions are in [-1, 1].
 """
 
+import dataclasses
+
 import brax.envs
 from brax.envs import base
 from brax.envs.wrappers import training as brax_wrappers
@@ -78,3 +80,45 @@ def make(
         kwargs = _PAPER_KWARGS.get(name, {}) if preset == "paper" else {}
         env = brax.envs.get_environment(name, backend=backend, **kwargs)
     return brax_wrappers.EpisodeWrapper(env, episode_length, action_repeat=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """An environment as a run names it; builds it in whichever form its physics needs.
+
+    Attributes:
+      name: one of ``ENVS``.
+      backend: Brax physics backend (``BACKENDS``; ignored by pendulum and native envs).
+      preset: ``paper`` or ``brax`` (``PRESETS``).
+      episode_length: time limit; None: the task's default (``default_episode_length``).
+    """
+
+    name: str
+    backend: str = DEFAULT_BACKEND
+    preset: str = "paper"
+    episode_length: int | None = None
+
+    def check(self) -> None:
+        """Raises ValueError naming a bad name / backend / preset and the valid choices."""
+        check_names(self.name, self.backend, self.preset)
+
+    @property
+    def on_host(self) -> bool:
+        """True when stepped by MuJoCo's C engine on the host (``make_host``), not in XLA (``make``)."""
+        return is_native(self.name)
+
+    def make(self) -> base.Env:
+        """The ``brax.envs.base.Env`` (pure ``reset``/``step``) with its time limit."""
+        return make(self.name, backend=self.backend, episode_length=self.episode_length, preset=self.preset)
+
+    def make_host(self, num_envs: int) -> native.VecEnv:
+        """``num_envs`` host-stepped native envs (``native.VecEnv``)."""
+        return native.VecEnv(self.name, num_envs, self.episode_length, self.preset)
+
+    def describe(self) -> str:
+        """Its physics, in words (for run headers)."""
+        if self.name == "pendulum":
+            return "pure JAX"
+        if self.on_host:
+            return "native MuJoCo via Gymnasium, host loop"
+        return f"Brax {self.backend}"

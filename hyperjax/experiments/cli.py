@@ -1,7 +1,9 @@
 """A small bridge from config dataclasses to absl flags, and the shared ``main``.
 
-Every field of ``RunConfig`` and of the agent's config becomes a flag of the same name
+Every field of ``RunConfig`` and of the algorithm's config becomes a flag of the same name
 (``--critic_overrides`` takes JSON, sequences take comma lists), so no flag is copied by hand.
+``--preset`` picks one of the algorithm's named presets; flags given explicitly override it.
+An entry point is two lines: ``cli.define_for(name)`` and ``app.run(cli.main_for(name))``.
 """
 
 import dataclasses
@@ -11,7 +13,7 @@ import sys
 import jax
 from absl import flags, logging
 
-from hyperjax.envs import registry
+from hyperjax.agents import registry as algorithms
 from hyperjax.experiments import runner
 from hyperjax.train import checkpoint
 
@@ -53,11 +55,23 @@ def _tuples(value):
     return value
 
 
-def from_flags(cls):
-    """Builds ``cls`` from the parsed flags."""
+def define_for(algo: str) -> None:
+    """The flags of an entry point: ``RunConfig``'s, the algorithm's config's, and ``--preset``."""
+    algorithm = algorithms.get(algo)
+    define(runner.RunConfig, algorithm.config)
+    flags.DEFINE_enum(
+        "preset", "paper", list(algorithm.presets), f"named {algo} hyperparameters; explicit flags override them"
+    )
+
+
+def from_flags(cls, preset: dict | None = None):
+    """Builds ``cls`` from the parsed flags; ``preset`` values stand where a flag was not given."""
     values = {}
     for field in dataclasses.fields(cls):
         value = getattr(flags.FLAGS, field.name)
+        if preset and field.name in preset and not flags.FLAGS[field.name].present:
+            values[field.name] = preset[field.name]
+            continue
         kind = _kind(field)
         if kind == "dict":
             try:
@@ -70,25 +84,18 @@ def from_flags(cls):
     return cls(**values)
 
 
-def _physics(run_config: runner.RunConfig) -> str:
-    if run_config.env == "pendulum":
-        return "pure JAX"
-    if registry.is_native(run_config.env):
-        return "native MuJoCo via Gymnasium, host loop"
-    return f"Brax {run_config.backend}"
-
-
 def main(algo: str, argv) -> None:
     """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
     del argv
     logging.set_verbosity(logging.WARNING)
+    algorithm = algorithms.get(algo)
     try:
         run_config = from_flags(runner.RunConfig)
-        agent_config = from_flags(runner.ALGOS[algo][0])
+        agent_config = from_flags(algorithm.config, dict(algorithm.presets[flags.FLAGS.preset]))
         runner.validate(algo, run_config, agent_config)
         print(
             f"{algo.upper()} | env {run_config.env} "
-            f"({_physics(run_config)}) | critic {agent_config.critic} | "
+            f"({runner.env_spec(run_config).describe()}) | {algorithm.run_name(agent_config)} | "
             f"{run_config.num_seeds} seed(s) from {run_config.seed} | {run_config.total_steps:,} steps | "
             f"device {jax.devices()[0].device_kind}",
             file=sys.stderr,
@@ -101,3 +108,8 @@ def main(algo: str, argv) -> None:
     per_seed = ", ".join(f"seed {run_config.seed + i}: {r:.1f}" for i, r in enumerate(returns))
     print(f"final evaluation return at step {result['step']:,}: mean {returns.mean():.1f} ({per_seed})")
     print(f"logs, curve.png and checkpoints in {result['logdir']}")
+
+
+def main_for(algo: str):
+    """The ``app.run`` main of an entry point."""
+    return lambda argv: main(algo, argv)

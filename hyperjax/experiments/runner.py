@@ -1,7 +1,9 @@
-"""Runs one SAC/TD3 experiment: validates the config, trains, evaluates, logs, checkpoints.
+"""Runs one experiment of any registered algorithm: validates, trains, evaluates, logs, checkpoints.
 
-Used by the entry points ``python -m hyperjax.experiments.sac`` / ``.td3`` (which turn absl
-flags into the two config dataclasses) and directly by tests.
+Used by the entry points (``python -m hyperjax.experiments.sac`` ..., which turn absl flags into
+``RunConfig`` and the algorithm's config) and directly by tests. The runner knows algorithms only
+through their registry entry (``agents.base.Algorithm``) and trainers only through
+``train.trainer.Trainer``: it logs whatever metrics a trainer reports.
 """
 
 import dataclasses
@@ -13,12 +15,11 @@ import time
 import jax
 import numpy as np
 
-from hyperjax.agents import sac, td3
-from hyperjax.envs import native, registry
-from hyperjax.nn import critics
-from hyperjax.train import checkpoint, host_loop, logger, loop
+from hyperjax.agents import registry as algorithms
+from hyperjax.envs import registry
+from hyperjax.train import checkpoint, logger
+from hyperjax.train import trainer as trainer_lib
 
-ALGOS = {"sac": (sac.SACConfig, sac.make_agent), "td3": (td3.TD3Config, td3.make_agent)}
 PROGRESS_EVERY = 1000  # env steps per compiled chunk at most
 # config keys a resumed run may change
 RESUMABLE = (
@@ -45,7 +46,7 @@ class RunConfig:
     eval_every: int = 5000
     eval_episodes: int = 10
     buffer_size: int = 1_000_000
-    logdir: str | None = None  # None: runs/{algo}_{env}_{critic}_seed{seed}
+    logdir: str | None = None  # None: runs/{algo}_{env}_{run name, e.g. the critic}_seed{seed}
     checkpoint_every: int = 50_000
     resume: bool = False
 
@@ -54,19 +55,30 @@ class TrainingDiverged(RuntimeError):
     """A NaN/inf loss or parameter appeared."""
 
 
-def update_after(algo: str, agent_config) -> int:
-    """Transitions in the buffer before the first update (PAPER_FACTS 3.1/3.2)."""
-    if algo == "sac":  # the authors' SAC updates once the buffer holds more than a batch
-        return agent_config.batch_size + 1
-    return agent_config.start_steps + 1  # TD3 trains from t >= start_steps
+def env_spec(run: RunConfig) -> registry.EnvSpec:
+    return registry.EnvSpec(run.env, run.backend, run.env_preset, run.episode_length)
+
+
+def chunk_steps(run: RunConfig) -> int:
+    """Env steps per compiled chunk: evaluations and checkpoints fall between chunks."""
+    return math.gcd(run.eval_every, run.checkpoint_every, PROGRESS_EVERY)
+
+
+def setting(run: RunConfig) -> trainer_lib.Setting:
+    """What this run asks of the algorithm's trainer."""
+    return trainer_lib.Setting(
+        env=env_spec(run),
+        num_seeds=run.num_seeds,
+        chunk_steps=chunk_steps(run),
+        eval_episodes=run.eval_episodes,
+        buffer_size=run.buffer_size,
+    )
 
 
 def validate(algo: str, run: RunConfig, agent_config) -> None:
     """Raises ValueError with a one-line message for any bad setting (before anything runs)."""
-    if algo not in ALGOS:
-        raise ValueError(f"unknown algorithm {algo!r}; valid: {', '.join(ALGOS)}")
-    registry.check_names(run.env, run.backend, run.env_preset)
-    critics.check_name(agent_config.critic)
+    algorithm = algorithms.get(algo)
+    env_spec(run).check()
     positive = dict(
         num_seeds=run.num_seeds,
         total_steps=run.total_steps,
@@ -74,23 +86,15 @@ def validate(algo: str, run: RunConfig, agent_config) -> None:
         eval_episodes=run.eval_episodes,
         buffer_size=run.buffer_size,
         checkpoint_every=run.checkpoint_every,
-        batch_size=agent_config.batch_size,
     )
     if run.episode_length is not None:
         positive["episode_length"] = run.episode_length
     for name, value in positive.items():
         if value < 1:
             raise ValueError(f"--{name} must be a positive integer, got {value}")
-    if agent_config.start_steps < 0:
-        raise ValueError(f"--start_steps must be >= 0, got {agent_config.start_steps}")
-    first = update_after(algo, agent_config)
-    if agent_config.batch_size > min(first, run.buffer_size):
-        raise ValueError(
-            f"--batch_size={agent_config.batch_size} is larger than the buffer holds at the first update "
-            f"({min(first, run.buffer_size)} transitions); lower --batch_size or raise --start_steps/--buffer_size"
-        )
     if run.total_steps % run.eval_every:
         raise ValueError(f"--total_steps={run.total_steps} must be a multiple of --eval_every={run.eval_every}")
+    algorithm.check(agent_config, setting(run))
 
 
 def config_dict(algo: str, run: RunConfig, agent_config) -> dict:
@@ -102,7 +106,8 @@ def config_dict(algo: str, run: RunConfig, agent_config) -> dict:
 
 
 def default_logdir(algo: str, run: RunConfig, agent_config) -> str:
-    return os.path.join("runs", f"{algo}_{run.env}_{agent_config.critic}_seed{run.seed}")
+    name = algorithms.get(algo).run_name(agent_config)
+    return os.path.join("runs", f"{algo}_{run.env}_{name}_seed{run.seed}")
 
 
 def _mean(values) -> float:
@@ -125,34 +130,9 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         raise ValueError(f"{logdir} already holds a run; pass --resume to continue it, or choose another --logdir")
     os.makedirs(logdir, exist_ok=True)
 
-    chunk = math.gcd(run_config.eval_every, run_config.checkpoint_every, PROGRESS_EVERY)
-    episode_length = run_config.episode_length or registry.default_episode_length(run_config.env)
-    loop_config = loop.LoopConfig(
-        batch_size=agent_config.batch_size,
-        start_steps=agent_config.start_steps,
-        update_after=update_after(algo, agent_config),
-        buffer_size=run_config.buffer_size,
-        chunk_steps=chunk,
-        eval_episodes=run_config.eval_episodes,
-        episode_length=episode_length,
-    )
-    make_agent = ALGOS[algo][1]
-    if registry.is_native(run_config.env):  # MuJoCo's C engine on the host, one jitted call per step
-        seeds, name, preset = run_config.num_seeds, run_config.env, run_config.env_preset
-        train_env = native.VecEnv(name, seeds, run_config.episode_length, preset)
-        eval_env = native.VecEnv(name, seeds * run_config.eval_episodes, run_config.episode_length, preset)
-        loop_config = dataclasses.replace(loop_config, episode_length=train_env.episode_length)  # Gymnasium's limit
-        agent = make_agent(agent_config, train_env.observation_size, train_env.action_size)
-        trainer = host_loop.make_trainer(agent, train_env, eval_env, loop_config)
-    else:  # everything in XLA programs
-        env = registry.make(
-            run_config.env,
-            backend=run_config.backend,
-            episode_length=run_config.episode_length,
-            preset=run_config.env_preset,
-        )
-        agent = make_agent(agent_config, env.observation_size, env.action_size)
-        trainer = loop.make_trainer(agent, env, loop_config)
+    chunk = chunk_steps(run_config)
+    algorithm = algorithms.get(algo)
+    trainer = algorithm.make_trainer(agent_config, setting(run_config))
     keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
     config = config_dict(algo, run_config, agent_config)
     mngr = checkpoint.manager(ckpt_dir)
@@ -166,12 +146,11 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         json.dump(config, f, indent=2)
 
     seeds = run_config.num_seeds
-    metric_names = ["critic_loss", "actor_loss", "q", "alpha", "entropy"]
-    columns = ["step", *[f"return_seed{s}" for s in range(seeds)], "return_mean", "train_return_mean"]
-    columns += metric_names + ["steps_per_sec", "wall_s"]
+    columns = ["step", *[f"return_seed{s}" for s in range(seeds)], "return_mean"]
+    columns += [*trainer.metric_names, "steps_per_sec", "wall_s"]  # metrics: means over seeds
     csv_path = os.path.join(logdir, "metrics.csv")
     csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None)
-    title = f"{algo.upper()} {run_config.env} ({agent_config.critic})"
+    title = f"{algo.upper()} {run_config.env} ({algorithm.run_name(agent_config)})"
     progress = logger.Progress(run_config.total_steps, step) if verbose else None
     t_start, last_ckpt = time.perf_counter(), step if run_config.resume else None
 
@@ -179,9 +158,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)  # [S]
         row = {"step": step, "return_mean": float(returns.mean()), "steps_per_sec": rate}
         row.update({f"return_seed{s}": float(r) for s, r in enumerate(returns)})
-        row.update({k: _mean(v) for k, v in metrics.items() if k in metric_names})
-        if "train_return" in metrics:
-            row["train_return_mean"] = _mean(metrics["train_return"])
+        row.update({k: _mean(metrics[k]) for k in trainer.metric_names if k in metrics})
         row["wall_s"] = round(time.perf_counter() - t_start, 1)
         csv_log.write(row)
         logger.plot_curves(csv_path, os.path.join(logdir, "curve.png"), title, seeds)
@@ -199,7 +176,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
             kept = f"the last good checkpoint (step {last_ckpt}) is kept" if last_ckpt is not None else "no checkpoint"
             raise TrainingDiverged(
                 f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + chunk}; stopped, "
-                f"{kept} in {ckpt_dir}. Try a lower --critic_lr/--actor_lr or --reward_scale"
+                f"{kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
             )
         step += chunk
         # the first chunk includes compilation; later rates are steady-state

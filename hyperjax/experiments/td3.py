@@ -1,17 +1,16 @@
-"""TD3 with any critic on a Brax/MJX or pure-JAX environment.
+"""TD3 with any critic on a Brax/MJX, pure-JAX or native-MuJoCo environment.
 
 The paper's experiment (1M steps, SA-Hyper critic, Ant):
   python -m hyperjax.experiments.td3 --env=ant
 Flags: every field of RunConfig (hyperjax/experiments/runner.py) and TD3Config
-(hyperjax/agents/td3.py); see --helpfull.
+(hyperjax/agents/td3.py), and --preset; see --helpfull.
 """
 
 from absl import app
 
-from hyperjax.agents import td3
-from hyperjax.experiments import cli, runner
+from hyperjax.experiments import cli
 
-cli.define(runner.RunConfig, td3.TD3Config)
+cli.define_for("td3")
 
 if __name__ == "__main__":
-    app.run(lambda argv: cli.main("td3", argv))
+    app.run(cli.main_for("td3"))

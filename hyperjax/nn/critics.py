@@ -2,10 +2,14 @@
 ``q`` of shape ``[num_critics, B]`` (twin critics by default, fully independent parameters
 stacked on a leading axis of every leaf).
 
-Build them by name with :func:`make_critic`. Sizes follow PAPER_FACTS.md section 2.
+Build them by name with :func:`make_critic`. Sizes follow PAPER_FACTS.md section 2. A critic's
+own facts live in its registry entry (``CRITICS``): its preset sizes and the authors' learning rate
+for it. Every critic takes ``variant``, the authors' code base whose initialisation it reproduces
+(``sac`` or ``td3``): the agent names its code base, the critic decides what that means for it.
 """
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -15,10 +19,24 @@ from hyperjax.nn import hyper, layers
 
 
 class _Critic(nn.Module):
-    """Shared contract: checks inputs, runs ``num_critics`` copies of ``q_network()``."""
+    """Shared contract: checks inputs, runs ``num_critics`` copies of ``q_network()``.
+
+    Attributes:
+      variant: the authors' code base to reproduce, one of ``VARIANTS``: hypernetworks take its
+        primary-network bound (``hyperjax.nn.init``), plain layers its Linear init (``sac``:
+        xavier weights, zero biases; ``td3``: PyTorch's default).
+    """
 
     action_size: int
     num_critics: int = 2
+    variant: str = "sac"
+
+    @property
+    def linear_init(self) -> str:
+        """The plain layers' init (``layers.LINEAR_INITS``) of this code base."""
+        if self.variant not in VARIANTS:
+            raise ValueError(f"{type(self).__name__}: unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+        return VARIANTS[self.variant]
 
     def q_network(self) -> tuple[type[nn.Module], dict]:
         """The single-Q module class and its kwargs; it maps (obs, action) to ``[B, 1]``."""
@@ -36,10 +54,13 @@ class _Critic(nn.Module):
 
 class _ConcatMLPQ(nn.Module):
     hidden_sizes: Sequence[int]
+    linear_init: str
 
     @nn.compact
     def __call__(self, obs, action):
-        return layers.MLP(self.hidden_sizes, out_size=1)(jnp.concatenate([obs, action], -1))
+        return layers.MLP(self.hidden_sizes, out_size=1, linear_init=self.linear_init)(
+            jnp.concatenate([obs, action], -1)
+        )
 
 
 class _HyperQ(nn.Module):
@@ -69,50 +90,59 @@ class _HyperQ(nn.Module):
 class _ResNetFeaturesQ(nn.Module):
     num_features: int
     hidden_sizes: Sequence[int]
+    linear_init: str
 
     @nn.compact
     def __call__(self, obs, action):
         # SAC code: init_weights overwrites the embedding too, so every Linear is xavier/zero-bias.
         z = obs
         for width in hyper.LATENT_WIDTHS:
-            z = nn.Dense(width, **layers.xavier_dense_kwargs)(z)
+            z = layers.dense(width, z.shape[-1], self.linear_init)(z)
             for _ in range(2):
-                z = _XavierResBlock()(z)
-        features = nn.Dense(self.num_features, **layers.xavier_dense_kwargs)(z)
-        return layers.MLP(self.hidden_sizes, out_size=1)(jnp.concatenate([features, action], -1))
+                z = _ResBlock(self.linear_init)(z)
+        features = layers.dense(self.num_features, z.shape[-1], self.linear_init)(z)
+        return layers.MLP(self.hidden_sizes, out_size=1, linear_init=self.linear_init)(
+            jnp.concatenate([features, action], -1)
+        )
 
 
-class _XavierResBlock(nn.Module):
+class _ResBlock(nn.Module):
+    linear_init: str
+
     @nn.compact
     def __call__(self, x):
         width = x.shape[-1]
-        h = nn.Dense(width, **layers.xavier_dense_kwargs)(nn.relu(x))
-        return x + nn.Dense(width, **layers.xavier_dense_kwargs)(nn.relu(h))
+        h = layers.dense(width, width, self.linear_init)(nn.relu(x))
+        return x + layers.dense(width, width, self.linear_init)(nn.relu(h))
 
 
 class _DeepResQ(nn.Module):
     width: int
     num_blocks: int
+    linear_init: str
 
     @nn.compact
     def __call__(self, obs, action):
-        x = nn.Dense(self.width, **layers.xavier_dense_kwargs)(jnp.concatenate([obs, action], -1))
+        sa = jnp.concatenate([obs, action], -1)
+        x = layers.dense(self.width, sa.shape[-1], self.linear_init)(sa)
         for _ in range(self.num_blocks):
-            x = _XavierResBlock()(x)
-        return nn.Dense(1, **layers.xavier_dense_kwargs)(nn.relu(x))
+            x = _ResBlock(self.linear_init)(x)
+        return layers.dense(1, self.width, self.linear_init)(nn.relu(x))
 
 
 class _D2RLQ(nn.Module):
     width: int
     num_layers: int
+    linear_init: str
 
     @nn.compact
     def __call__(self, obs, action):
         sa = jnp.concatenate([obs, action], -1)
-        h = nn.relu(nn.Dense(self.width, **layers.xavier_dense_kwargs)(sa))
+        h = nn.relu(layers.dense(self.width, sa.shape[-1], self.linear_init)(sa))
         for _ in range(self.num_layers - 1):
-            h = nn.relu(nn.Dense(self.width, **layers.xavier_dense_kwargs)(jnp.concatenate([h, sa], -1)))
-        return nn.Dense(1, **layers.xavier_dense_kwargs)(h)
+            hsa = jnp.concatenate([h, sa], -1)
+            h = nn.relu(layers.dense(self.width, hsa.shape[-1], self.linear_init)(hsa))
+        return layers.dense(1, self.width, self.linear_init)(h)
 
 
 class SAHyperCritic(_Critic):
@@ -121,13 +151,11 @@ class SAHyperCritic(_Critic):
     Attributes:
       hidden_sizes: the dynamic network's hidden widths (paper: one layer of 256).
       init_mode: ``authors`` or ``kaiming`` (hyperjax.nn.init).
-      variant: primary-network init bound, ``sac`` or ``td3``.
       latent_widths, blocks_per_width: the primary ResNet (paper: (256, 512, 1024), 2).
     """
 
     hidden_sizes: Sequence[int] = (256,)
     init_mode: str = "authors"
-    variant: str = "sac"
     latent_widths: Sequence[int] = hyper.LATENT_WIDTHS
     blocks_per_width: int = 2
     state_is_meta = True
@@ -155,7 +183,7 @@ class MLPCritic(_Critic):
     hidden_sizes: Sequence[int] = (256, 256)
 
     def q_network(self):
-        return _ConcatMLPQ, dict(hidden_sizes=self.hidden_sizes)
+        return _ConcatMLPQ, dict(hidden_sizes=self.hidden_sizes, linear_init=self.linear_init)
 
 
 class ResNetFeaturesCritic(_Critic):
@@ -165,7 +193,9 @@ class ResNetFeaturesCritic(_Critic):
     hidden_sizes: Sequence[int] = (256,)
 
     def q_network(self):
-        return _ResNetFeaturesQ, dict(num_features=self.num_features, hidden_sizes=self.hidden_sizes)
+        return _ResNetFeaturesQ, dict(
+            num_features=self.num_features, hidden_sizes=self.hidden_sizes, linear_init=self.linear_init
+        )
 
 
 class Res35Critic(_Critic):
@@ -175,7 +205,7 @@ class Res35Critic(_Critic):
     num_blocks: int = 35
 
     def q_network(self):
-        return _DeepResQ, dict(width=self.width, num_blocks=self.num_blocks)
+        return _DeepResQ, dict(width=self.width, num_blocks=self.num_blocks, linear_init=self.linear_init)
 
 
 class D2RLCritic(_Critic):
@@ -185,20 +215,31 @@ class D2RLCritic(_Critic):
     num_layers: int = 4
 
     def q_network(self):
-        return _D2RLQ, dict(width=self.width, num_layers=self.num_layers)
+        return _D2RLQ, dict(width=self.width, num_layers=self.num_layers, linear_init=self.linear_init)
 
 
-CRITICS: dict[str, tuple[type[_Critic], dict]] = {
-    "sa_hyper": (SAHyperCritic, {}),
-    "as_hyper": (ASHyperCritic, {}),
-    "mlp": (MLPCritic, {}),
-    "mlp_small": (MLPCritic, dict(hidden_sizes=(256,))),
-    "mlp_large": (MLPCritic, dict(hidden_sizes=(2900, 2900))),
-    "resnet_features": (ResNetFeaturesCritic, {}),
-    "res35": (Res35Critic, {}),
-    "d2rl": (D2RLCritic, {}),
+class CriticSpec(NamedTuple):
+    """A registered critic: its module, preset sizes, and the authors' learning rate for it."""
+
+    module: type[_Critic]
+    preset: dict
+    learning_rate: float  # SAC and TD3 code: 5e-5 for hypernetwork critics, 3e-4 otherwise
+
+
+HYPER_LR, BASELINE_LR = 5e-5, 3e-4
+CRITICS: dict[str, CriticSpec] = {
+    "sa_hyper": CriticSpec(SAHyperCritic, {}, HYPER_LR),
+    "as_hyper": CriticSpec(ASHyperCritic, {}, HYPER_LR),
+    "mlp": CriticSpec(MLPCritic, {}, BASELINE_LR),
+    "mlp_small": CriticSpec(MLPCritic, dict(hidden_sizes=(256,)), BASELINE_LR),
+    "mlp_large": CriticSpec(MLPCritic, dict(hidden_sizes=(2900, 2900)), BASELINE_LR),
+    "resnet_features": CriticSpec(ResNetFeaturesCritic, {}, BASELINE_LR),
+    "res35": CriticSpec(Res35Critic, {}, BASELINE_LR),
+    "d2rl": CriticSpec(D2RLCritic, {}, BASELINE_LR),
 }
-HYPER_CRITICS = ("sa_hyper", "as_hyper")
+HYPER_CRITICS = tuple(name for name, spec in CRITICS.items() if issubclass(spec.module, SAHyperCritic))
+# code base -> the plain layers' init (layers.LINEAR_INITS)
+VARIANTS = {"sac": "xavier", "td3": "torch"}
 
 
 def check_name(name: str) -> None:
@@ -207,13 +248,20 @@ def check_name(name: str) -> None:
         raise ValueError(f"unknown critic {name!r}; valid: {', '.join(CRITICS)}")
 
 
+def learning_rate(name: str, given: float | None = None) -> float:
+    """``given`` if set, else the authors' learning rate for this critic."""
+    check_name(name)
+    return CRITICS[name].learning_rate if given is None else given
+
+
 def make_critic(name: str, *, action_size: int, **overrides) -> nn.Module:
     """Builds a registered critic.
 
     Args:
       name: one of ``CRITICS``.
       action_size: width of the action input.
-      **overrides: module attributes, e.g. ``num_critics=1`` or ``hidden_sizes=(64,)``.
+      **overrides: module attributes, e.g. ``num_critics=1``, ``hidden_sizes=(64,)`` or
+        ``variant="td3"``.
 
     Returns:
       A linen module; ``init(key, obs [B, obs], action [B, act])``, ``apply -> q [num_critics, B]``.
@@ -221,5 +269,5 @@ def make_critic(name: str, *, action_size: int, **overrides) -> nn.Module:
     check_name(name)
     if action_size < 1:
         raise ValueError(f"action_size must be >= 1, got {action_size}")
-    cls, preset = CRITICS[name]
-    return cls(action_size=action_size, **{**preset, **overrides})
+    spec = CRITICS[name]
+    return spec.module(action_size=action_size, **{**spec.preset, **overrides})

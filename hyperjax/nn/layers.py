@@ -1,12 +1,28 @@
-"""Plain building blocks shared by critics and policies: MLPs and input checks."""
+"""Plain building blocks shared by critics and policies: MLPs, their two inits, input checks."""
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
 
-# SAC code: xavier_uniform weights and zero biases for every MLP (PAPER_FACTS.md section 2).
+from hyperjax.nn import init as hinit
+
+# The authors' two code bases initialise their plain Linear layers differently (PAPER_FACTS 2):
+# ``xavier``: SAC's init_weights, xavier_uniform weights and zero biases;
+# ``torch``: TD3 keeps PyTorch's default nn.Linear, weights and biases U(+-1/sqrt(fan_in)).
+LINEAR_INITS = ("xavier", "torch")
 xavier_dense_kwargs = dict(kernel_init=nn.initializers.xavier_uniform(), bias_init=nn.initializers.zeros)
+
+
+def dense(features: int, fan_in: int, init: str = "xavier", name: str | None = None) -> nn.Dense:
+    """A Dense layer with one of the ``LINEAR_INITS`` (``fan_in``: its input width)."""
+    if init == "xavier":
+        return nn.Dense(features, **xavier_dense_kwargs, name=name)
+    if init == "torch":
+        bound = 1.0 / math.sqrt(fan_in)
+        return nn.Dense(features, kernel_init=hinit.uniform(bound), bias_init=hinit.uniform(bound), name=name)
+    raise ValueError(f"unknown linear init {init!r}; valid: {', '.join(LINEAR_INITS)}")
 
 
 class MLP(nn.Module):
@@ -15,17 +31,19 @@ class MLP(nn.Module):
     Attributes:
       hidden_sizes: widths of the ReLU layers.
       out_size: if set, a final linear layer of this width (no activation).
+      linear_init: one of ``LINEAR_INITS``.
     """
 
     hidden_sizes: Sequence[int]
     out_size: int | None = None
+    linear_init: str = "xavier"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden_sizes:
-            x = nn.relu(nn.Dense(width, **xavier_dense_kwargs)(x))
+            x = nn.relu(dense(width, x.shape[-1], self.linear_init)(x))
         if self.out_size is not None:
-            x = nn.Dense(self.out_size, **xavier_dense_kwargs)(x)
+            x = dense(self.out_size, x.shape[-1], self.linear_init)(x)
         return x
 
 

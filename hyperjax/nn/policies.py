@@ -32,15 +32,20 @@ class TanhGaussianPolicy(nn.Module):
 
 
 class DeterministicPolicy(nn.Module):
-    """TD3 policy: ``obs [B, obs]`` -> ``tanh(MLP(obs)) [B, act]``."""
+    """TD3 policy: ``obs [B, obs]`` -> ``tanh(MLP(obs)) [B, act]``.
+
+    ``linear_init`` defaults to PyTorch's default Linear init, as the authors' TD3 actor
+    (``layers.LINEAR_INITS``).
+    """
 
     action_size: int
     hidden_sizes: Sequence[int] = (256, 256)
+    linear_init: str = "torch"
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         layers.check_batch(type(self).__name__, obs=(obs, None))
-        return jnp.tanh(layers.MLP(self.hidden_sizes, out_size=self.action_size)(obs))
+        return jnp.tanh(layers.MLP(self.hidden_sizes, out_size=self.action_size, linear_init=self.linear_init)(obs))
 
 
 def _log_std(module: nn.Module, mode: str, head_output: jax.Array | None, batch: int, size: int) -> jax.Array:

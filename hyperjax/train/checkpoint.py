@@ -1,10 +1,12 @@
 """Checkpoints of the whole training state with orbax (atomic: a killed save leaves the last
 complete checkpoint intact, and ``latest_step`` ignores unfinished ones).
 
-The state is saved as its flat list of leaves (a dict ``{index: array}``) next to the run's
-config JSON; restoring rebuilds the tree from an abstract state (``jax.eval_shape`` of the
-trainer's init), so any pytree works, including MJX data with zero-size arrays, which orbax
-refuses to write.
+Every leaf is saved under its tree path (``jax.tree_util.keystr``, e.g.
+``.agent.critic_params['params']...``), next to the run's config JSON. Restoring rebuilds the tree
+from an abstract state (``jax.eval_shape`` of the trainer's init) and looks each leaf up by its
+path, so fields that change order cannot swap, and a state whose structure differs is refused
+naming the first path that differs. Any pytree works, including MJX data with zero-size arrays,
+which orbax refuses to write (they are rebuilt as zeros).
 """
 
 import os
@@ -25,10 +27,26 @@ def manager(directory: str, max_to_keep: int = 2) -> ocp.CheckpointManager:
     )
 
 
+def _paths_and_leaves(tree) -> tuple[list[str], list]:
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [jax.tree_util.keystr(path) for path, _ in flat], [leaf for _, leaf in flat]
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
     """Writes ``state`` and ``config`` as checkpoint ``step`` and waits until it is complete."""
-    leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(state)) if np.size(x) > 0}
-    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(leaves), config=ocp.args.JsonSave(config)))
+    paths, leaves = _paths_and_leaves(state)
+    # orbax names arrays by their dict keys; tree paths hold characters it would split on, so the
+    # arrays go by position and the ``structure`` item maps each position to its path and shape
+    arrays = {str(i): np.asarray(x) for i, x in enumerate(leaves) if np.size(x) > 0}
+    structure = {"paths": paths, "shapes": [list(np.shape(x)) for x in leaves]}
+    mngr.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(arrays),
+            structure=ocp.args.JsonSave(structure),
+            config=ocp.args.JsonSave(config),
+        ),
+    )
     mngr.wait_until_finished()
 
 
@@ -50,9 +68,14 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: dict, ig
     step = mngr.latest_step()
     if step is None:
         raise CheckpointError(f"--resume: no checkpoint in {mngr.directory}; run once without --resume first")
-    restored = mngr.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(), config=ocp.args.JsonRestore())
+    items = ocp.args.Composite(
+        state=ocp.args.StandardRestore(), structure=ocp.args.JsonRestore(), config=ocp.args.JsonRestore()
     )
+    try:
+        restored = mngr.restore(step, args=items)
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        where = f"checkpoint {step} in {mngr.directory}"
+        raise CheckpointError(f"--resume: {where} is unreadable or written by an older hyperjax ({e})") from e
     saved_config = restored["config"]
     diff = sorted(
         k for k in set(saved_config) | set(config) if k not in ignore and saved_config.get(k) != config.get(k)
@@ -60,13 +83,22 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: dict, ig
     if diff:
         details = ", ".join(f"{k}: saved {saved_config.get(k)!r} vs now {config.get(k)!r}" for k in diff)
         raise CheckpointError(f"--resume: the checkpoint in {mngr.directory} is of another config ({details})")
-    abstract_leaves, treedef = jax.tree.flatten(abstract_state)
-    saved = restored["state"]
-    leaves = [
-        jnp.asarray(saved[str(i)], a.dtype) if str(i) in saved else jnp.zeros(a.shape, a.dtype)
-        for i, a in enumerate(abstract_leaves)
-    ]
-    for i, (leaf, a) in enumerate(zip(leaves, abstract_leaves, strict=True)):
-        if leaf.shape != a.shape:
-            raise CheckpointError(f"--resume: leaf {i} has shape {leaf.shape} in the checkpoint, {a.shape} now")
-    return jax.tree.unflatten(treedef, leaves), step
+    return _rebuild(abstract_state, restored["state"], restored["structure"], mngr.directory), step
+
+
+def _rebuild(abstract_state, arrays: dict, structure: dict, where) -> object:
+    """The state shaped like ``abstract_state``, every leaf found by its tree path."""
+    paths, abstract_leaves = _paths_and_leaves(abstract_state)
+    saved = {p: (i, tuple(shape)) for i, (p, shape) in enumerate(zip(structure["paths"], structure["shapes"]))}
+    leaves = []
+    for path, a in zip(paths, abstract_leaves):
+        if path not in saved:
+            raise CheckpointError(f"--resume: the checkpoint in {where} has no leaf {path} (its state differs)")
+        index, shape = saved[path]
+        if shape != tuple(a.shape):
+            raise CheckpointError(f"--resume: leaf {path} has shape {shape} in the checkpoint, {tuple(a.shape)} now")
+        leaves.append(jnp.asarray(arrays[str(index)], a.dtype) if str(index) in arrays else jnp.zeros(a.shape, a.dtype))
+    extra = [p for p in structure["paths"] if p not in set(paths)]
+    if extra:
+        raise CheckpointError(f"--resume: the checkpoint in {where} has leaf {extra[0]}, which this run's state lacks")
+    return jax.tree.unflatten(jax.tree.structure(abstract_state), leaves)

@@ -1,6 +1,6 @@
 """The paper's training protocol with environments stepped on the host (native MuJoCo).
 
-Same protocol, same ``loop.Trainer`` interface and same checkpointable pytree discipline as
+Same protocol, same ``trainer.Trainer`` interface and same checkpointable pytree discipline as
 ``loop.py``, but the physics runs in MuJoCo's C engine through Gymnasium (``envs/native.py``):
 per env step the host steps one env per seed with the pending actions, then makes **one jitted
 call**, ``learn_and_act``, that stores the transitions, runs the update once the buffer is ready
@@ -24,12 +24,12 @@ import numpy as np
 from hyperjax import types
 from hyperjax.agents import base
 from hyperjax.envs import native
-from hyperjax.train import loop, replay
+from hyperjax.train import loop, replay, trainer
 
 
 @flax.struct.dataclass
 class HostTrainState:
-    """The checkpointed part of a host-loop run (leading axis ``[S]`` over seeds)."""
+    """The checkpointed part of a host-loop run (leading axis ``[S]`` over several seeds)."""
 
     agent: Any
     replay: replay.Replay
@@ -45,14 +45,19 @@ def _host_seeds(key_data: jax.Array, salt: int, per_seed: tuple[int, ...] = ()) 
 
 def make_trainer(
     agent: base.Agent, train_env: native.VecEnv, eval_env: native.VecEnv, config: loop.LoopConfig
-) -> loop.Trainer:
-    """Builds ``Trainer(init, run_chunk, evaluate)`` over host envs.
+) -> trainer.Trainer:
+    """Builds ``Trainer`` over host envs.
+
+    ``programs``: ``init``, ``act`` (the first actions of a process), ``learn_and_act`` (the
+    per-step program) and ``finite`` (the NaN guard), in the layout of ``config.num_seeds``.
 
     Args:
       train_env: one env per seed (``num_envs == S``).
       eval_env: ``S * config.eval_episodes`` envs, seed-major.
     """
     obs_size, action_size = train_env.observation_size, train_env.action_size
+    layout = trainer.SeedLayout(config.num_seeds)
+    seeds, episodes = config.num_seeds, config.eval_episodes
 
     def init_one(key: jax.Array) -> HostTrainState:
         agent_key, loop_key, eval_key = jax.random.split(key, 3)
@@ -89,20 +94,19 @@ def make_trainer(
         state, action = act_one(state, obs, step + 1)
         return state, action, metrics
 
-    act = loop.per_seed(act_one, (0, 0, None), donate=True)
-    learn_and_act = loop.per_seed(learn_and_act_one, (0, 0, 0, None), donate=True)
-    finite_params = loop.per_seed(loop.all_finite, 0)
-    act_eval = loop.per_seed(jax.vmap(agent.act, in_axes=(None, 0)), 0)
+    init, init_program = layout.init(init_one)
+    act = layout.program(act_one, (0, 0, None), donate=True)
+    learn_and_act = layout.program(learn_and_act_one, (0, 0, 0, None), donate=True)
+    finite = layout.program(lambda state: trainer.all_finite(state.agent), 0)
+    act_eval = layout.program(jax.vmap(agent.act, in_axes=(None, 0)), 0)
+    to_host = lambda x: np.asarray(layout.to_seeds(x))  # noqa: E731 - this layout -> host [S, ...]
     pending = {"action": None}  # host: the actions [S, act] for train_env.obs, computed by the last call
 
     def run_chunk(state: HostTrainState, start_step: int) -> tuple[HostTrainState, dict]:
-        single = loop.single_seed(state)
-        pick = (lambda x: x[0]) if single else (lambda x: x)  # host arrays [S, ...] <-> the state's layout
-        unpick = (lambda x: np.asarray(x)[None]) if single else np.asarray
         if pending["action"] is None:  # first chunk of this process (a new run or a resume)
-            train_env.reset(_host_seeds(state.key[None] if single else state.key, start_step))
-            state, action = act[single](state, pick(train_env.obs), start_step)
-            pending["action"] = unpick(action)
+            train_env.reset(_host_seeds(np.asarray(layout.to_seeds(state.key)), start_step))
+            state, action = act(state, layout.from_seeds(train_env.obs), start_step)
+            pending["action"] = to_host(action)
         metrics = []
         for step in range(start_step, start_step + config.chunk_steps):
             obs, action = train_env.obs, pending["action"]
@@ -114,34 +118,26 @@ def make_trainer(
                 discount=1.0 - terminated.astype(np.float32),  # time-outs bootstrap
                 next_obs=next_obs,
             )
-            state, action, step_metrics = learn_and_act[single](
-                state, jax.tree.map(pick, transition), pick(train_env.obs), step
+            state, action, step_metrics = learn_and_act(
+                state, layout.from_seeds(transition), layout.from_seeds(train_env.obs), step
             )
-            pending["action"] = unpick(action)
+            pending["action"] = to_host(action)
             metrics.append(step_metrics)
-        metrics = jax.device_get(metrics)
-        stacked = {k: np.stack([m[k] for m in metrics], axis=-1) for k in metrics[0]}  # [S, chunk]
-        if single:
-            stacked = {k: v[None] for k, v in stacked.items()}
-        updated = np.arange(start_step, start_step + config.chunk_steps) + 1 >= config.update_after
+        metrics = jax.device_get(layout.to_seeds(metrics))
         with warnings.catch_warnings():  # chunks before the first update: all NaN, mean NaN
             warnings.simplefilter("ignore", RuntimeWarning)
-            summary = {k: np.nanmean(np.where(updated, v, np.nan), axis=-1) for k, v in stacked.items()}
-        finite_losses = np.all(np.where(updated, np.isfinite(stacked["critic_loss"]), True), axis=-1)
-        summary["finite"] = finite_losses & unpick(finite_params[single](state.agent)).reshape(-1)
+            summary = {k: np.nanmean(np.stack([m[k] for m in metrics], axis=-1), axis=-1) for k in metrics[0]}
         summary["train_return"] = train_env.last_return.copy()
+        summary["finite"] = to_host(finite(state))
         return state, summary
 
     def evaluate(state: HostTrainState, step: int) -> np.ndarray:
         """Returns ``[S, eval_episodes]`` of the deterministic policy (``act``), one episode per env."""
-        single, episodes = loop.single_seed(state), config.eval_episodes
-        eval_keys = state.eval_key[None] if single else state.eval_key
-        seeds = eval_keys.shape[0]
-        obs = eval_env.reset(_host_seeds(eval_keys, step, (episodes,)).reshape(-1))
+        obs = eval_env.reset(_host_seeds(np.asarray(layout.to_seeds(state.eval_key)), step, (episodes,)).reshape(-1))
         returns, alive = np.zeros(seeds * episodes), np.ones(seeds * episodes, bool)
         for _ in range(config.episode_length):
-            obs_by_seed = obs.reshape(seeds, episodes, -1)
-            actions = np.asarray(act_eval[single](state.agent, obs_by_seed[0] if single else obs_by_seed))
+            obs_by_seed = layout.from_seeds(obs.reshape(seeds, episodes, -1))
+            actions = to_host(act_eval(state.agent, obs_by_seed))
             _, reward, terminated, truncated = eval_env.step(actions.reshape(seeds * episodes, -1), alive)
             returns += np.where(alive, reward, 0.0)
             alive &= ~(terminated | truncated)
@@ -150,5 +146,11 @@ def make_trainer(
             obs = eval_env.obs
         return returns.reshape(seeds, episodes)
 
-    run_chunk.programs = learn_and_act  # the per-step program, as loop.py exposes its chunk programs
-    return loop.Trainer(init=loop.init_over_seeds(init_one), run_chunk=run_chunk, evaluate=evaluate)
+    programs = {"init": init_program, "act": act, "learn_and_act": learn_and_act, "finite": finite}
+    return trainer.Trainer(
+        init=init,
+        run_chunk=run_chunk,
+        evaluate=evaluate,
+        programs=programs,
+        metric_names=(*metric_shapes, "train_return"),
+    )

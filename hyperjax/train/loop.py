@@ -1,17 +1,17 @@
-"""The paper's training protocol compiled into a few XLA programs.
+"""The off-policy protocol (SAC, TD3) compiled into a few XLA programs.
 
 One environment per seed, one gradient step per environment step, uniformly random actions
 for the first ``start_steps``, updates once the buffer holds ``update_after`` transitions.
 ``run_chunk`` is a ``lax.scan`` over ``chunk_steps`` env steps + updates; ``evaluate`` runs
-``eval_episodes`` deterministic episodes in parallel. Both are vmapped over seeds: the global
-step is passed *unbatched*, so the update/no-update branch stays a real ``lax.cond`` for all
-seeds together instead of turning into a select that would run the update every step.
-A one-seed run uses the same programs unvmapped on an unbatched state (``single_seed``).
+``eval_episodes`` deterministic episodes in parallel (``rollout.rollout``). Both are vmapped over
+seeds: the global step is passed *unbatched*, so the update/no-update branch stays a real
+``lax.cond`` for all seeds together instead of turning into a select that would run the update
+every step. The seed layout (``trainer.SeedLayout``) is fixed by ``num_seeds``.
+The loop knows agents only through ``agents.base.Agent``: no algorithm, critic or metric names.
 """
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import flax.struct
 import jax
@@ -20,7 +20,7 @@ from brax.envs import base as brax_base
 
 from hyperjax import types
 from hyperjax.agents import base
-from hyperjax.train import replay
+from hyperjax.train import replay, rollout, trainer
 
 
 @dataclasses.dataclass
@@ -34,6 +34,7 @@ class LoopConfig:
     chunk_steps: int  # env steps per compiled chunk (progress, eval and checkpoints fall between chunks)
     eval_episodes: int
     episode_length: int
+    num_seeds: int = 1
 
 
 @flax.struct.dataclass
@@ -47,35 +48,6 @@ class TrainState:
     eval_key: jax.Array  # fixed per seed; evaluation at step t uses fold_in(eval_key, t)
     episode_return: jax.Array  # return of the running episode
     last_return: jax.Array  # return of the last finished episode (NaN before the first)
-
-
-class Trainer(NamedTuple):
-    """Jitted programs over the training state: every leaf has a leading seed axis ``[S]``, except
-    in a one-seed run, whose state is unbatched (``single_seed``); outputs are always ``[S, ...]``.
-
-    Attributes:
-      init: ``keys [S] -> TrainState``.
-      run_chunk: ``(state, start_step) -> (state, metrics)``; metrics are per-seed chunk means
-        plus ``finite`` (no NaN/inf loss or parameter in the chunk). Donates ``state``.
-      evaluate: ``(state, step) -> returns [S, eval_episodes]``.
-    """
-
-    init: Callable[[jax.Array], TrainState]
-    run_chunk: Callable[[TrainState, int], tuple[TrainState, dict]]
-    evaluate: Callable[[TrainState, int], jax.Array]
-
-
-# XLA:CPU's precise (region-based) copy insertion: with the training state donated, the default
-# analysis copies the whole critic (72 MB for SA-Hyper) every update before Adam overwrites it
-# in place. Measured on the 2-core CPU: SA-Hyper SAC update 149 -> 140 ms, MLP 2.5 -> 2.2 ms;
-# results are bitwise identical (tests/test_agents.py). benchmarks/NOTES.md has the profile.
-CPU_COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
-
-
-def jit_program(fn: Callable, **kwargs) -> Callable:
-    """``jax.jit`` with this library's compiler options for the current backend."""
-    options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-    return jax.jit(fn, compiler_options=options, **kwargs)
 
 
 def behaviour_action(agent: base.Agent, config: LoopConfig, agent_state, obs, act_key, random_key, step) -> jax.Array:
@@ -110,50 +82,14 @@ def update_when_ready(
     return jax.lax.cond(step + 1 >= config.update_after, do_update, skip, agent_state)
 
 
-def all_finite(tree) -> jax.Array:
-    """True when no leaf holds a NaN or inf."""
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> trainer.Trainer:
+    """Builds the jitted init / chunk / evaluate programs (config read here, outside jit).
 
-
-def single_seed(state) -> bool:
-    """Whether a training state is a one-seed state, which has no seed axis.
-
-    XLA:CPU compiles a size-1 ``vmap`` of the SA-Hyper update ~1.5x slower than the unbatched
-    update (its weight-gradient GEMMs come out transposed and Adam transposes them back; measured
-    213 vs 143 ms, benchmarks/NOTES.md), so a one-seed run keeps its state unbatched and runs the
-    unbatched programs; several seeds are a leading ``[S]`` axis and run the vmapped ones.
+    ``programs``: ``init``, ``chunk`` (``(state, start_step) -> (state, metrics)``, the state
+    donated) and ``evaluate`` (``(state, step) -> returns``), in the layout of ``config.num_seeds``.
     """
-    return state.key.ndim == 1  # raw key data: [2] for one seed, [S, 2] for several
-
-
-def expand_seeds(tree):
-    """``[...]`` leaves -> ``[1, ...]``: a one-seed output in the seed-batched shape."""
-    return jax.tree.map(lambda x: x[None], tree)
-
-
-def per_seed(one: Callable, in_axes, donate: bool = False, jit: Callable = jit_program) -> dict[bool, Callable]:
-    """``{single_seed: program}``: ``one`` jitted as is (a one-seed, unbatched state: ``True``) and
-    vmapped over seeds with ``in_axes`` (``False``); the state (argument 0) donated if ``donate``."""
-    donate_argnums = 0 if donate else ()
-    return {
-        True: jit(one, donate_argnums=donate_argnums),
-        False: jit(jax.vmap(one, in_axes), donate_argnums=donate_argnums),
-    }
-
-
-def init_over_seeds(init_one: Callable) -> Callable:
-    """``keys [S] -> state``: unbatched for one seed (``single_seed``), seed-batched otherwise.
-
-    Plain ``jax.jit``: init runs once, and ``jax.eval_shape`` traces it (resume), where compiler
-    options are refused.
-    """
-    programs = per_seed(init_one, 0, jit=jax.jit)
-    return lambda keys: programs[True](keys[0]) if keys.shape[0] == 1 else programs[False](keys)
-
-
-def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> Trainer:
-    """Builds the jitted init / chunk / evaluate programs (config read here, outside jit)."""
     action_size = env.action_size
+    layout = trainer.SeedLayout(config.num_seeds)
 
     def init_one(key: jax.Array) -> TrainState:
         agent_key, env_key, loop_key, eval_key = jax.random.split(key, 4)
@@ -212,43 +148,36 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> T
     def chunk_one(state: TrainState, start_step: jax.Array) -> tuple[TrainState, dict]:
         steps = start_step + jnp.arange(config.chunk_steps)
         state, metrics = jax.lax.scan(env_step, state, steps)
-        updated = steps + 1 >= config.update_after
-        finite = jnp.all(jnp.where(updated, jnp.isfinite(metrics["critic_loss"]), True))
         summary = {k: jnp.nanmean(v) for k, v in metrics.items()}
-        summary["finite"] = finite & all_finite(state.agent)
         summary["train_return"] = state.last_return
+        # a NaN/inf loss makes its gradients, hence the parameters it updates, non-finite in the same
+        # update, and Adam keeps them so: checking the agent's state needs no loss names
+        summary["finite"] = trainer.all_finite(state.agent)
         return state, summary
 
-    def evaluate_one(state: TrainState, key: jax.Array) -> jax.Array:
-        def episode(episode_key):
-            def body(carry, _):
-                env_state, ret, alive = carry
-                env_state = env.step(env_state, agent.act(state.agent, env_state.obs))
-                return (env_state, ret + alive * env_state.reward, alive * (1.0 - env_state.done)), None
+    def evaluate_one(state: TrainState, step: jax.Array) -> jax.Array:
+        key = jax.random.fold_in(jax.random.wrap_key_data(state.eval_key), step)
 
-            init = (env.reset(episode_key), jnp.zeros(()), jnp.ones(()))
-            return jax.lax.scan(body, init, None, length=config.episode_length)[0][1]
+        def episode(episode_key):
+            policy = lambda agent_state, obs, _: agent.act(agent_state, obs)  # noqa: E731
+            return rollout.episode_return(rollout.rollout(env, policy, state.agent, episode_key, config.episode_length))
 
         return jax.vmap(episode)(jax.random.split(key, config.eval_episodes))
 
     example_state = jax.eval_shape(init_one, jax.random.key(0))
     metric_shapes = update_metric_shapes(agent, config, example_state.agent, example_state.replay)
-
-    def evaluate_seed(state: TrainState, step) -> jax.Array:
-        return evaluate_one(state, jax.random.fold_in(jax.random.wrap_key_data(state.eval_key), step))
-
-    chunk = per_seed(chunk_one, (0, None), donate=True)
-    evaluate_programs = per_seed(evaluate_seed, (0, None))
+    init, init_program = layout.init(init_one)
+    chunk = layout.program(chunk_one, (0, None), donate=True)
+    evaluate_program = layout.program(evaluate_one, (0, None))
 
     def run_chunk(state: TrainState, start_step) -> tuple[TrainState, dict]:
-        single = single_seed(state)
-        state, metrics = chunk[single](state, start_step)
-        return state, expand_seeds(metrics) if single else metrics
+        state, metrics = chunk(state, start_step)
+        return state, layout.to_seeds(metrics)
 
-    def evaluate(state: TrainState, step) -> jax.Array:
-        single = single_seed(state)
-        returns = evaluate_programs[single](state, step)
-        return returns[None] if single else returns
-
-    run_chunk.programs = chunk  # e.g. for ahead-of-time compilation
-    return Trainer(init=init_over_seeds(init_one), run_chunk=run_chunk, evaluate=evaluate)
+    return trainer.Trainer(
+        init=init,
+        run_chunk=run_chunk,
+        evaluate=lambda state, step: layout.to_seeds(evaluate_program(state, step)),
+        programs={"init": init_program, "chunk": chunk, "evaluate": evaluate_program},
+        metric_names=(*metric_shapes, "train_return"),
+    )

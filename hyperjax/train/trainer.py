@@ -1,0 +1,115 @@
+"""What every trainer is and shares, whatever the algorithm: the ``Trainer`` contract the runner
+drives, the ``Setting`` a run hands an algorithm to build one, the seed layout, and the
+compiler options of the training programs.
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from hyperjax.envs import registry
+
+
+class Trainer(NamedTuple):
+    """Programs over a training state; the runner needs nothing else.
+
+    Every output is per seed, ``[S, ...]``; the state's own layout is the trainer's (``SeedLayout``).
+
+    Attributes:
+      init: ``keys [S] -> state``.
+      run_chunk: ``(state, start_step) -> (state, metrics)``: ``setting.chunk_steps`` env steps.
+        ``metrics`` maps each of ``metric_names`` to ``[S]`` chunk means (NaN where nothing was
+        measured, e.g. before the first update), plus ``finite [S]``: no NaN/inf in the agent's
+        state at the chunk's end. Donates ``state``.
+      evaluate: ``(state, step) -> returns [S, eval_episodes]``.
+      programs: the jitted programs by name (``.lower(...).compile()`` them ahead of time, count
+        their compilations); which names a trainer has is its own (its docstring lists them).
+      metric_names: the names ``run_chunk`` reports, for log columns.
+    """
+
+    init: Callable[[jax.Array], Any]
+    run_chunk: Callable[[Any, int], tuple[Any, dict]]
+    evaluate: Callable[[Any, int], Any]
+    programs: Mapping[str, Callable]
+    metric_names: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """What a run asks of a trainer (built by the runner from its ``RunConfig``).
+
+    Attributes:
+      env: the environment (``envs.registry.EnvSpec``: MJX/Brax/pure JAX, or native physics).
+      num_seeds: seeds trained together, ``seed, seed+1, ...``.
+      chunk_steps: env steps per ``run_chunk``.
+      eval_episodes: episodes per seed in ``evaluate``.
+      buffer_size: replay capacity per seed (algorithms without replay ignore it).
+    """
+
+    env: registry.EnvSpec
+    num_seeds: int
+    chunk_steps: int
+    eval_episodes: int
+    buffer_size: int
+
+
+# XLA:CPU's precise (region-based) copy insertion: with the training state donated, the default
+# analysis copies the whole critic (72 MB for SA-Hyper) every update before Adam overwrites it
+# in place. Measured on the 2-core CPU: SA-Hyper SAC update 149 -> 140 ms, MLP 2.5 -> 2.2 ms;
+# results are bitwise identical (tests/test_agents.py). benchmarks/NOTES.md has the profile.
+CPU_COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+
+def jit_program(fn: Callable, **kwargs) -> Callable:
+    """``jax.jit`` with this library's compiler options for the current backend."""
+    options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+    return jax.jit(fn, compiler_options=options, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedLayout:
+    """How a run's seeds are laid out, decided once from ``num_seeds``.
+
+    Several seeds are a leading ``[S]`` axis of every state leaf, and the programs are vmapped
+    over it. One seed is special: its state has no seed axis and runs the unvmapped programs,
+    because XLA:CPU compiles a size-1 ``vmap`` of the SA-Hyper update ~1.5x slower (its
+    weight-gradient GEMMs come out transposed and Adam transposes them back; measured 213 vs
+    143 ms, benchmarks/NOTES.md). Outputs come as ``[S, ...]`` either way (``to_seeds``).
+    """
+
+    num_seeds: int
+
+    @property
+    def batched(self) -> bool:
+        return self.num_seeds > 1
+
+    def program(self, one: Callable, in_axes, donate: bool = False, jit: Callable = jit_program) -> Callable:
+        """``one`` (per seed) jitted for this layout: vmapped with ``in_axes`` over several seeds,
+        as is for one; the state (argument 0) donated if ``donate``."""
+        donate_argnums = 0 if donate else ()
+        return jit(jax.vmap(one, in_axes) if self.batched else one, donate_argnums=donate_argnums)
+
+    def init(self, init_one: Callable) -> tuple[Callable, Callable]:
+        """``(init, program)``: ``init(keys [S]) -> state`` in this layout, and its jitted program.
+
+        Plain ``jax.jit``: init runs once, and ``jax.eval_shape`` traces it (resume), where
+        compiler options are refused.
+        """
+        program = self.program(init_one, 0, jit=jax.jit)
+        return (program if self.batched else lambda keys: program(keys[0])), program
+
+    def to_seeds(self, tree):
+        """This layout's per-seed values -> ``[S, ...]`` (a leading axis of 1 for one seed)."""
+        return tree if self.batched else jax.tree.map(lambda x: x[None], tree)
+
+    def from_seeds(self, tree):
+        """``[S, ...]`` values (e.g. from host envs) -> this layout."""
+        return tree if self.batched else jax.tree.map(lambda x: x[0], tree)
+
+
+def all_finite(tree) -> jax.Array:
+    """True when no leaf holds a NaN or inf."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
