@@ -92,11 +92,11 @@ def _dot_flops(dot: tuple) -> int:
 
 def _agent(algo: str, critic: str):
     """``(config, agent)``: the paper-default SAC or TD3 with this critic, at Ant dims."""
-    from hyperjax.experiments import runner
+    from hyperjax.agents import registry
 
-    config_cls, make_agent = runner.ALGOS[algo]
-    config = config_cls(critic=critic)
-    return config, make_agent(config, OBS, ACT)
+    algorithm = registry.get(algo)
+    config = algorithm.make_config(critic=critic)
+    return config, algorithm.make_agent(config, OBS, ACT)
 
 
 def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
@@ -105,20 +105,24 @@ def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
     Their sum is the practical floor of the update on this machine; compare with ``update_jax``."""
     import optax
 
-    from hyperjax.train import loop
+    from hyperjax.train import trainer as trainer_lib
     from hyperjax.types import Transition
 
     config, agent = _agent(algo, critic)
     state = agent.init(jax.random.key(0))
     b = config.batch_size
     batch = Transition(jnp.zeros((b, OBS)), jnp.zeros((b, ACT)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, OBS)))
-    text = loop.jit_program(agent.update).lower(state, batch, jax.random.key(1), jnp.zeros((), jnp.int32))
+    text = trainer_lib.jit_program(agent.update).lower(state, batch, jax.random.key(1), jnp.zeros((), jnp.int32))
     text = text.compile().as_text()
     gemm_s, gemm_flops = 0.0, 0
     for dot, count in collections.Counter(_dots_in_hlo(text)).items():
         ls, rs, lb, lc, rb, rc = dot
         a, c = jnp.ones(ls), jnp.ones(rs)
-        f = loop.jit_program(lambda a, c, d=((lc, rc), (lb, rb)): jax.lax.dot_general(a, c, d)).lower(a, c).compile()
+        f = (
+            trainer_lib.jit_program(lambda a, c, d=((lc, rc), (lb, rb)): jax.lax.dot_general(a, c, d))
+            .lower(a, c)
+            .compile()
+        )
         f(a, c).block_until_ready()
         gemm_s += count * _median_time(lambda f=f, a=a, c=c: f(a, c), repeats)
         gemm_flops += count * _dot_flops(dot)
@@ -130,7 +134,7 @@ def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
         params = optax.apply_updates(params, updates)
         return params, optax.incremental_update(params, target, 0.005), opt_state
 
-    step = loop.jit_program(optimizer_step, donate_argnums=(0, 1, 2))
+    step = trainer_lib.jit_program(optimizer_step, donate_argnums=(0, 1, 2))
     holder = [params, state.target_critic_params, optimizer.init(params)]
     grads = jax.tree.map(jnp.ones_like, params)
 
@@ -180,7 +184,8 @@ def _jax_update(algo: str, critic: str):
     """``(call, info)``: ``call()`` runs one full update as the training loop does (sample from the
     device replay + update, the state donated); TD3 cycles through its policy delay as training does."""
     from benchmarks import flops as flop_model
-    from hyperjax.train import loop, replay
+    from hyperjax.train import replay
+    from hyperjax.train import trainer as trainer_lib
     from hyperjax.types import Transition
 
     config, agent = _agent(algo, critic)
@@ -206,7 +211,7 @@ def _jax_update(algo: str, critic: str):
     key = jax.random.key(1)
     steps = [jnp.asarray(i, jnp.int32) for i in range(getattr(config, "policy_delay", 1))]
     t0 = time.perf_counter()
-    compiled = loop.jit_program(step_fn, donate_argnums=0).lower(state, key, steps[0]).compile()
+    compiled = trainer_lib.jit_program(step_fn, donate_argnums=0).lower(state, key, steps[0]).compile()
     compile_s = time.perf_counter() - t0
     holder = {"state": state, "calls": 0}
 
@@ -328,10 +333,9 @@ def native_mujoco(env: str = "ant", steps: int = 2000) -> dict:
     return {"env": env, "backend": "native mujoco (C)", "num_envs": 1, "steps_per_s": round(steps / t)}
 
 
-def _sac_training(critic: str, env, chunk: int, episode_length: int):
+def _sac_training(critic: str, env, chunk: int, episode_length: int, seeds: int):
     """``(config, agent, loop_config)`` of a paper-default SAC for the training cases (100k buffer)."""
     from hyperjax.agents import sac
-    from hyperjax.experiments import runner
     from hyperjax.train import loop
 
     config = sac.SACConfig(critic=critic)
@@ -339,11 +343,12 @@ def _sac_training(critic: str, env, chunk: int, episode_length: int):
     loop_config = loop.LoopConfig(
         batch_size=config.batch_size,
         start_steps=0,
-        update_after=runner.update_after("sac", config),
+        update_after=sac.ALGORITHM.first_update(config),
         buffer_size=100_000,
         chunk_steps=chunk,
         eval_episodes=1,
         episode_length=episode_length,
+        num_seeds=seeds,
     )
     return config, agent, loop_config
 
@@ -354,12 +359,11 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     from hyperjax.train import loop
 
     e = registry.make(env)
-    config, agent, loop_config = _sac_training(critic, e, chunk, registry.default_episode_length(env))
+    config, agent, loop_config = _sac_training(critic, e, chunk, registry.default_episode_length(env), seeds)
     trainer = loop.make_trainer(agent, e, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1
-    # the program run_chunk uses for this many seeds (one seed: the unbatched one, loop.single_seed)
-    program = trainer.run_chunk.programs[loop.single_seed(state)]
+    program = trainer.programs["chunk"]  # in this seed count's layout (trainer.SeedLayout)
     t0 = time.perf_counter()
     compiled = program.lower(state, start).compile()
     compile_s = time.perf_counter() - t0
@@ -407,7 +411,7 @@ def train_native(env: str, critic: str, seeds: int, chunk: int, contact_obs: boo
 
     kwargs = {} if contact_obs else {"include_cfrc_ext_in_observation": False}
     train_env, eval_env = native.VecEnv(env, seeds, **kwargs), native.VecEnv(env, seeds, **kwargs)
-    config, agent, loop_config = _sac_training(critic, train_env, chunk, train_env.episode_length)
+    config, agent, loop_config = _sac_training(critic, train_env, chunk, train_env.episode_length, seeds)
     trainer = host_loop.make_trainer(agent, train_env, eval_env, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1  # every step of both chunks updates, as in `train`

@@ -125,10 +125,16 @@ def run_side_by_side(spec: dict) -> list[dict]:
     (jax_t, jax_info), (torch_t, torch_info) = times["update_jax"], times["update_torch"]
     ratios = sorted(t / j for t, j in zip(torch_t, jax_t))
     common = {"algo": algo, "critic": critic, "rounds": rounds, "inner": inner}
-    jax_row = {"case": "update_jax", **jax_info, **common, "ms": _ms(jax_t)}
+    jax_row = {"case": "update_jax", **jax_info, **common, "ms": _ms(jax_t), "round_ms": _round_ms(jax_t)}
     jax_row["speedup"] = round(statistics.median(ratios), 2)
     jax_row["speedup_range"] = [round(ratios[0], 2), round(ratios[-1], 2)]
-    return [jax_row, {"case": "update_torch", **torch_info, **common, "ms": _ms(torch_t)}]
+    torch_row = {"case": "update_torch", **torch_info, **common, "ms": _ms(torch_t), "round_ms": _round_ms(torch_t)}
+    return [jax_row, torch_row]
+
+
+def _round_ms(seconds: list[float]) -> list[float]:
+    """Each round's mean ms per update, in the order timed (rounds pair up across frameworks)."""
+    return [round(1e3 * t, 4) for t in seconds]
 
 
 def _ms(seconds: list[float]) -> float:

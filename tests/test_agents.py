@@ -95,8 +95,8 @@ def test_one_update_at_paper_size():
 
 
 def test_library_compiler_options_change_no_result():
-    """The training programs' XLA options (loop.jit_program) give bitwise the same update."""
-    from hyperjax.train import loop
+    """The training programs' XLA options (trainer.jit_program) give bitwise the same update."""
+    from hyperjax.train import trainer
 
     config = sac.SACConfig(critic="sa_hyper", critic_overrides=OVERRIDES, actor_hidden_sizes=(16,))
     agent = sac.make_agent(config, obs_size=5, action_size=2)
@@ -108,7 +108,7 @@ def test_library_compiler_options_change_no_result():
         next_obs=jax.random.normal(jax.random.key(3), (8, 5)),
     )
     results = []
-    for jit in (jax.jit, loop.jit_program):
+    for jit in (jax.jit, trainer.jit_program):
         update = jit(agent.update, donate_argnums=0)
         state = agent.init(jax.random.key(0))
         for step in range(3):

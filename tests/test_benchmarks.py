@@ -1,6 +1,8 @@
 """Smoke test of the benchmark suite's machinery (no timing assertions: timing lives in
 benchmarks/)."""
 
+import statistics
+
 import pytest
 
 from benchmarks import cases, flops, run
@@ -34,14 +36,14 @@ def test_practical_floor_finds_every_matmul_of_the_update():
     import jax.numpy as jnp
 
     from hyperjax.agents import sac
-    from hyperjax.train import loop
+    from hyperjax.train import trainer
     from hyperjax.types import Transition
 
     config = sac.SACConfig(critic="mlp", critic_overrides=dict(hidden_sizes=(64, 64)), actor_hidden_sizes=(32, 32))
     agent = sac.make_agent(config, obs_size=5, action_size=2)
     b = 64
     batch = Transition(jnp.zeros((b, 5)), jnp.zeros((b, 2)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, 5)))
-    lowered = loop.jit_program(agent.update).lower(agent.init(jax.random.key(0)), batch, jax.random.key(1), 0)
+    lowered = trainer.jit_program(agent.update).lower(agent.init(jax.random.key(0)), batch, jax.random.key(1), 0)
     compiled = lowered.compile()
     dots = cases._dots_in_hlo(compiled.as_text())
     gemm_flops = sum(cases._dot_flops(d) for d in dots)
@@ -76,10 +78,18 @@ def test_side_by_side_worker_protocol():
 def test_side_by_side_rows():
     pytest.importorskip("torch")
     jax_row, torch_row = run.run_side_by_side(
-        {"case": "update_side_by_side", "algo": "sac", "critic": "mlp", "rounds": 2, "inner": 1}
+        {"case": "update_side_by_side", "algo": "sac", "critic": "mlp", "rounds": 3, "inner": 1}
     )
     assert (jax_row["case"], torch_row["case"]) == ("update_jax", "update_torch")
-    assert jax_row["speedup_range"][0] <= jax_row["speedup"] <= jax_row["speedup_range"][1]
+    # the reported figures follow from the raw per-round times: one per round and framework,
+    # ms the median of a framework's rounds, the speed-up the median of the paired ratios
+    jax_ms, torch_ms = jax_row["round_ms"], torch_row["round_ms"]
+    assert len(jax_ms) == len(torch_ms) == 3 and min(jax_ms + torch_ms) > 0
+    assert jax_row["ms"] == pytest.approx(statistics.median(jax_ms), abs=0.01)
+    assert torch_row["ms"] == pytest.approx(statistics.median(torch_ms), abs=0.01)
+    ratios = sorted(t / j for t, j in zip(torch_ms, jax_ms))
+    assert jax_row["speedup"] == pytest.approx(ratios[1], abs=0.01)
+    assert jax_row["speedup_range"] == pytest.approx([ratios[0], ratios[-1]], abs=0.01)
     table = run.to_markdown({"suite": "s", "device": "cpu", "jax": "x", "jaxlib": "x", "date": "d", "machine": "m"},
                             [{"case": "matmul", "gflops": 100.0}, jax_row, torch_row])  # fmt: skip
     assert f"| {jax_row['speedup']:.2f}x (" in table

@@ -140,3 +140,56 @@ def test_bad_inputs_give_clear_errors():
     variables = critic.init(jax.random.key(0), obs, act)
     with pytest.raises(ValueError, match=r"action has width 2, expected 3"):
         jax.jit(critic.apply)(variables, obs, act[:, :2])
+
+
+def _dense_layers(params):
+    """Every ``(kernel, bias)`` of a param tree (kernels 2-D, or 3-D with the twin axis in front)."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    kernels = {jax.tree_util.keystr(p[:-1]): x for p, x in flat if p[-1].key == "kernel"}
+    biases = {jax.tree_util.keystr(p[:-1]): x for p, x in flat if p[-1].key == "bias"}
+    return [(kernels[k], biases[k]) for k in kernels]
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_baseline_inits_follow_each_code_base(algo):
+    """Measured at paper size (Ant dims): SAC's networks xavier with zero biases; TD3's (critic and
+    actor) PyTorch's default Linear init, W and b ~ U(+-1/sqrt(fan_in)), as the authors' TD3."""
+    from hyperjax.agents import sac, td3
+
+    module = {"sac": sac, "td3": td3}[algo]
+    config = {"sac": sac.SACConfig, "td3": td3.TD3Config}[algo](critic="mlp")
+    critic, actor = module.make_networks(config, action_size=8)
+    obs, act = jnp.zeros((1, 27)), jnp.zeros((1, 8))
+    layers = _dense_layers(critic.init(jax.random.key(0), obs, act)) + _dense_layers(actor.init(jax.random.key(1), obs))
+    assert len(layers) == 3 + 3 + (1 if algo == "sac" else 0)  # twin critic (stacked), actor (+ SAC's log-std head)
+    for kernel, bias in layers:
+        fan_in, fan_out = kernel.shape[-2:]
+        if algo == "sac":
+            assert float(jnp.std(kernel)) == pytest.approx(np.sqrt(2.0 / (fan_in + fan_out)), rel=0.1)
+            np.testing.assert_array_equal(bias, 0.0)
+        else:
+            bound = 1.0 / np.sqrt(fan_in)
+            assert float(jnp.std(kernel)) == pytest.approx(bound / np.sqrt(3.0), rel=0.1)
+            assert float(jnp.max(jnp.abs(kernel))) <= bound and float(jnp.max(jnp.abs(bias))) <= bound
+            if bias.size >= 200:  # enough draws for a spread
+                assert float(jnp.std(bias)) == pytest.approx(bound / np.sqrt(3.0), rel=0.15)
+            assert bool(jnp.all(bias != 0))  # not zero-initialised
+
+
+def test_critic_facts_live_in_the_registry():
+    assert hn.critics.learning_rate("sa_hyper") == 5e-5 and hn.critics.learning_rate("mlp") == 3e-4
+    assert hn.critics.learning_rate("mlp", 1e-3) == 1e-3
+    assert set(hn.HYPER_CRITICS) == {"sa_hyper", "as_hyper"}
+    # the code base reaches the hypernetwork's primary bound: TD3's is 1/sqrt(2) of SAC's
+    obs, act = jnp.zeros((1, 27)), jnp.zeros((1, 8))
+    spread = {}
+    for variant in ("sac", "td3"):
+        critic = hn.make_critic("sa_hyper", action_size=8, variant=variant, num_critics=1)
+        kernel = critic.init(jax.random.key(0), obs, act)["params"]["q"]["hyper"]["generator"]["primary"]["Dense_2"][
+            "kernel"
+        ]
+        spread[variant] = float(jnp.max(jnp.abs(kernel)))
+    assert spread["td3"] / spread["sac"] == pytest.approx(1 / np.sqrt(2), rel=0.01)
+    with pytest.raises(ValueError, match=r"unknown variant 'ddpg'; valid: sac, td3"):
+        critic = hn.make_critic("mlp", action_size=2, variant="ddpg")
+        critic.init(jax.random.key(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))

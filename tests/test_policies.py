@@ -37,15 +37,20 @@ def test_deterministic_policy_is_bounded():
 @pytest.mark.parametrize("cls", [hn.HyperPolicy, hn.ContextMLPPolicy])
 @pytest.mark.parametrize("log_std_mode", ["global", "head"])
 def test_context_policies(cls, log_std_mode):
-    small = dict(hidden_sizes=(8,)) if cls is hn.ContextMLPPolicy else dict(hidden_sizes=(8,))
-    policy = cls(action_size=2, log_std_mode=log_std_mode, **small)
-    obs, ctx = jnp.ones((4, 5)), jnp.linspace(0, 1, 4)[:, None]
+    policy = cls(action_size=2, log_std_mode=log_std_mode, hidden_sizes=(8,))
+    obs = jax.random.normal(jax.random.key(3), (4, 5))
+    ctx = jnp.linspace(0, 1, 4)[:, None]
     variables = policy.init(jax.random.key(0), obs, ctx)
     mean, log_std = jax.jit(policy.apply)(variables, obs, ctx)
     assert mean.shape == log_std.shape == (4, 2)
-    assert not np.allclose(mean[0], mean[-1])  # the context changes the policy
+    other_ctx_mean, _ = policy.apply(variables, obs, ctx[::-1])
+    assert not np.allclose(mean, other_ctx_mean)  # the context changes the policy
     if log_std_mode == "global":
-        np.testing.assert_array_equal(log_std, 0.0)  # MAML init: std 1
+        np.testing.assert_array_equal(log_std, 0.0)  # MAML init: std 1, the same for every state
+        assert "log_std" in variables["params"]
+    else:  # state- and task-dependent: rows differ, and no free log-std vector exists
+        assert not np.allclose(log_std[0], log_std[1])
+        assert "log_std" not in variables["params"]
 
 
 def test_policies_at_paper_size():

@@ -14,6 +14,7 @@ import pytest
 from hyperjax.agents import sac, td3
 from hyperjax.experiments import runner
 from hyperjax.train import checkpoint, logger, loop
+from tests import compiles
 
 SMALL_CRITIC = {
     "mlp": dict(hidden_sizes=(64, 64)),
@@ -65,9 +66,9 @@ def test_seeds_differ_and_seed0_matches_single_seed_run(tmp_path):
     # agree to float32 rounding (XLA vectorises sin/matmul differently for a batch of seeds, so
     # bitwise equality is not guaranteed; measured: 6e-6 in the states, 1e-4 in the parameters
     # after ~800 updates)
-    # (a one-seed state has no seed axis: loop.single_seed)
+    # (a one-seed state has no seed axis: trainer.SeedLayout)
     n = TINY["start_steps"]
-    assert loop.single_seed(single["state"]) and not loop.single_seed(multi["state"])
+    assert single["state"].key.shape == (2,) and multi["state"].key.shape == (3, 2)
     np.testing.assert_array_equal(multi["state"].replay.data.action[0, :n], single["state"].replay.data.action[:n])
     np.testing.assert_allclose(multi["state"].replay.data.obs[0, :n], single["state"].replay.data.obs[:n], atol=1e-4)
     multi_actor, single_actor = multi["state"].agent.actor_params, single["state"].agent.actor_params
@@ -77,19 +78,22 @@ def test_seeds_differ_and_seed0_matches_single_seed_run(tmp_path):
     assert len(set(np.round(multi["returns"], 3))) == 3
 
 
-def test_chunk_compiles_once():
+def test_chunk_compiles_once(caplog):
     from hyperjax.envs import registry
 
     env = registry.make("pendulum")
     agent = sac.make_agent(_tiny_agent(), env.observation_size, env.action_size)
-    trainer = loop.make_trainer(agent, env, loop.LoopConfig(32, 50, 33, 500, 50, 1, 200))
-    for seeds, program in ((2, trainer.run_chunk.programs[False]), (1, trainer.run_chunk.programs[True])):
+    for seeds in (2, 1):
+        trainer = loop.make_trainer(agent, env, loop.LoopConfig(32, 50, 33, 500, 50, 1, 200, num_seeds=seeds))
         state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
-        for step in range(0, 200, 50):
-            state, metrics = trainer.run_chunk(state, step)
-        assert program._cache_size() == 1
-        assert metrics["finite"].shape == (seeds,) and loop.single_seed(state) == (seeds == 1)
-        assert trainer.evaluate(state, 200).shape == (seeds, 1)
+        with compiles.counted(caplog) as count:
+            for step in range(0, 200, 50):  # before and after the first update
+                state, metrics = trainer.run_chunk(state, step)
+                returns = trainer.evaluate(state, step)
+        assert count["chunk_one"] == 1 and count["evaluate_one"] == 1, count
+        assert metrics["finite"].shape == (seeds,) and returns.shape == (seeds, 1)
+        assert state.key.shape == ((seeds, 2) if seeds > 1 else (2,))  # one seed: no seed axis
+        assert set(trainer.metric_names) == {"critic_loss", "actor_loss", "q", "alpha", "entropy", "train_return"}
 
 
 def _cli(algo, logdir, *extra):
@@ -216,7 +220,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     # 2. divergence after a checkpoint: the run stops and the checkpoint stays restorable
     make_trainer = loop.make_trainer
 
-    def poisoned(*args, **kwargs):
+    def poisoned(*args, **kwargs):  # the XLA loop's trainer, its NaN flag forced after step 1000
         trainer = make_trainer(*args, **kwargs)
 
         def run_chunk(state, step):

@@ -42,6 +42,8 @@ class Algorithm(NamedTuple):
       check: ``(config, setting) -> None``; raises ValueError with a one-line message.
       run_name: ``config -> str``, what tells its runs apart in log folders and titles (e.g. the critic).
       presets: named field overrides over the defaults, ``{"paper": {}}`` at least.
+      make_agent: ``(config, obs_size, action_size) -> Agent`` for algorithms built on ``Agent``
+        (the off-policy ones), so benchmarks and tests reach the agent through the registry.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Algorithm(NamedTuple):
     check: Callable[[Any, trainer.Setting], None]
     run_name: Callable[[Any], str]
     presets: Mapping[str, Mapping[str, Any]]
+    make_agent: Callable[[Any, int, int], Agent] | None = None
 
     def make_config(self, preset: str = "paper", **overrides) -> Any:
         """The config of a named preset with ``overrides`` on top."""

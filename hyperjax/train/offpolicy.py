@@ -86,4 +86,5 @@ def algorithm(
         check=check_all,
         run_name=run_name,
         presets={"paper": {}, **(presets or {})},
+        make_agent=make_agent,
     )

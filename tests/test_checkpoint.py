@@ -1,0 +1,62 @@
+"""Checkpoints are keyed by tree path: reordered fields restore correctly, other structures are refused."""
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hyperjax.train import checkpoint
+
+
+@flax.struct.dataclass
+class _State:
+    critic: dict
+    target_critic: dict  # the same shapes as critic: keyed by position these could swap silently
+    empty: jax.Array  # zero-size (orbax refuses to write these; rebuilt on restore)
+
+
+@flax.struct.dataclass
+class _Reordered:
+    target_critic: dict
+    critic: dict
+    empty: jax.Array
+
+
+@flax.struct.dataclass
+class _Other:
+    critic: dict
+    target_actor: dict
+    empty: jax.Array
+
+
+def _save(tmp_path):
+    state = _State(
+        critic={"w": jnp.arange(6.0).reshape(2, 3)}, target_critic={"w": -jnp.ones((2, 3))}, empty=jnp.zeros(0)
+    )
+    mngr = checkpoint.manager(str(tmp_path / "ckpt"))
+    checkpoint.save(mngr, 7, state, {"run.seed": 0})
+    return state, mngr
+
+
+def test_fields_are_found_by_path_not_position(tmp_path):
+    state, mngr = _save(tmp_path)
+    abstract = jax.eval_shape(lambda: _Reordered(state.target_critic, state.critic, state.empty))
+    restored, step = checkpoint.restore_latest(mngr, abstract, {"run.seed": 0})
+    assert step == 7 and isinstance(restored, _Reordered)
+    np.testing.assert_array_equal(restored.critic["w"], state.critic["w"])
+    np.testing.assert_array_equal(restored.target_critic["w"], state.target_critic["w"])
+    assert restored.empty.shape == (0,)
+
+
+def test_another_structure_is_refused_naming_the_path(tmp_path):
+    state, mngr = _save(tmp_path)
+    other = jax.eval_shape(lambda: _Other(state.critic, state.target_critic, state.empty))
+    with pytest.raises(checkpoint.CheckpointError, match=r"has no leaf \.target_actor\['w'\]"):
+        checkpoint.restore_latest(mngr, other, {"run.seed": 0})
+    wider = jax.eval_shape(lambda: state.replace(critic={"w": jnp.zeros((2, 4))}))
+    with pytest.raises(checkpoint.CheckpointError, match=r"leaf \.critic\['w'\] has shape \(2, 3\) in the checkpoint"):
+        checkpoint.restore_latest(mngr, wider, {"run.seed": 0})
+    smaller = jax.eval_shape(lambda: {"critic": state.critic})
+    with pytest.raises(checkpoint.CheckpointError, match=r"has no leaf \['critic'\]\['w'\]"):
+        checkpoint.restore_latest(mngr, smaller, {"run.seed": 0})
