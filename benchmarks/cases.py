@@ -263,6 +263,27 @@ def _torch_update(algo: str, critic: str):
 UPDATES = {"update_jax": _jax_update, "update_torch": _torch_update}
 
 
+def update_hlo(algo: str, critic: str) -> dict:
+    """A fingerprint of the update's optimised XLA program at paper size (Ant dims), source
+    locations stripped: two checkouts with the same fingerprint run the same program, so their
+    update speed can only differ by noise (``benchmarks.compare``)."""
+    import hashlib
+
+    from hyperjax.train import trainer as trainer_lib
+    from hyperjax.types import Transition
+
+    config, agent = _agent(algo, critic)
+    b = config.batch_size
+    batch = Transition(jnp.zeros((b, OBS)), jnp.zeros((b, ACT)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, OBS)))
+    state = jax.eval_shape(agent.init, jax.random.key(0))
+    program = trainer_lib.jit_program(agent.update, donate_argnums=0)
+    text = program.lower(state, batch, jax.random.key(1), jnp.zeros((), jnp.int32)).compile().as_text()
+    text = re.sub(r", metadata=\{[^}]*\}", "", text)
+    lines = [line for line in text.splitlines()[1:] if not re.match(r'^\d+ ["{]', line)]  # file/frame tables
+    text = "\n".join(re.sub(r"stack_frame_id=\d+", "", line) for line in lines)
+    return {"algo": algo, "critic": critic, "hlo_sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
 def whole_cycles(algo: str, inner: int) -> int:
     """TD3 alternates critic-only and actor steps: time whole delay cycles (an even count)."""
     return max(2, inner + inner % 2) if algo == "td3" else inner
@@ -438,6 +459,7 @@ CASES = {
         update_jax,
         update_torch,
         update_floor,
+        update_hlo,
         env_steps,
         native_mujoco,
         gymnasium_steps,
