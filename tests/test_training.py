@@ -170,10 +170,10 @@ def test_brax_halfcheetah_end_to_end(tmp_path):
 BAD = [
     (dict(env="antt"), {}, r"unknown env 'antt'; valid: pendulum, ant"),
     (dict(backend="bullet"), {}, r"unknown backend 'bullet'; valid: mjx"),
-    ({}, dict(critic="mlp_huge"), r"unknown critic 'mlp_huge'; valid: sa_hyper"),
-    (dict(num_seeds=0), {}, r"--num_seeds must be a positive integer, got 0"),
-    (dict(total_steps=-5), {}, r"--total_steps must be a positive integer"),
-    ({}, dict(batch_size=0), r"--batch_size must be a positive integer"),
+    ({}, dict(critic="mlp_huge"), r"--critic=mlp_huge is not valid; valid: sa_hyper"),
+    (dict(num_seeds=0), {}, r"--num_seeds=0 is out of range: it must be >= 1"),
+    (dict(total_steps=-5), {}, r"--total_steps=-5 is out of range"),
+    ({}, dict(batch_size=0), r"--batch_size=0 is out of range"),
     ({}, dict(batch_size=500, start_steps=200), None),  # SAC: first update needs batch+1: fine
     (dict(buffer_size=100), dict(batch_size=256), r"--batch_size=256 is larger than the buffer holds"),
     (dict(total_steps=1500), {}, r"must be a multiple of --eval_every=1000"),

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from hyperjax import config as cfg
 from hyperjax import types
 from hyperjax.agents import base, td
 from hyperjax.nn import critics, policies
@@ -30,19 +31,31 @@ from hyperjax.train import offpolicy
 class SACConfig:
     """SAC hyperparameters; the defaults are the ``paper`` preset (PAPER_FACTS 3.1)."""
 
-    critic: str = "sa_hyper"  # a name in hyperjax.nn.CRITICS
-    critic_overrides: dict = dataclasses.field(default_factory=dict)  # e.g. {"hidden_sizes": (64,)}
-    actor_hidden_sizes: Sequence[int] = (256, 256)
-    batch_size: int = 256
-    critic_lr: float | None = None  # None: the critic's own (critics.CRITICS): 5e-5 hyper, 3e-4 others
-    actor_lr: float = 3e-4
-    alpha_lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    alpha: float = 0.2  # fixed temperature (the authors' usage notes pass 0.2)
-    autotune_alpha: bool = False  # learn alpha towards target entropy -act_size
-    reward_scale: float = 1.0
-    start_steps: int = 1000  # uniformly random actions for the first start_steps env steps
+    critic: str = cfg.field("sa_hyper", "Q network, by name (paper: sa_hyper).", valid=lambda: critics.CRITICS)
+    critic_overrides: dict = cfg.field(
+        help="JSON of the critic's module fields, e.g. '{\"hidden_sizes\": [64]}'.", default_factory=dict
+    )
+    actor_hidden_sizes: Sequence[int] = cfg.field(
+        (256, 256), "Policy MLP widths (paper: 256,256).", valid=cfg.POSITIVE_INT
+    )
+    batch_size: int = cfg.field(256, "Transitions per gradient step (paper: 256).", valid=cfg.POSITIVE_INT)
+    critic_lr: float | None = cfg.field(
+        None, "Critic Adam learning rate; unset: the critic's own (paper: 5e-5 hyper, 3e-4 others).", valid=cfg.POSITIVE
+    )
+    actor_lr: float = cfg.field(3e-4, "Policy Adam learning rate (paper: 3e-4).", valid=cfg.POSITIVE)
+    alpha_lr: float = cfg.field(3e-4, "Temperature Adam learning rate, with --autotune_alpha.", valid=cfg.POSITIVE)
+    gamma: float = cfg.field(0.99, "Discount factor (paper: 0.99).", valid=cfg.UNIT_INTERVAL)
+    tau: float = cfg.field(
+        0.005, "Polyak rate of the target critic per update (paper: 0.005).", valid=cfg.UNIT_INTERVAL
+    )
+    alpha: float = cfg.field(0.2, "Entropy temperature, fixed unless autotuned (paper: 0.2).", valid=cfg.NON_NEGATIVE)
+    autotune_alpha: bool = cfg.field(False, "Learn the temperature towards entropy -action_size (paper: off).")
+    reward_scale: float = cfg.field(
+        1.0, "Rewards are multiplied by this in the TD target (paper: 1).", valid=cfg.POSITIVE
+    )
+    start_steps: int = cfg.field(
+        1000, "Env steps of uniformly random actions first (paper: 1000).", valid=cfg.NON_NEGATIVE
+    )
 
 
 @flax.struct.dataclass
@@ -185,5 +198,5 @@ ALGORITHM = offpolicy.algorithm(
     # the authors' SAC updates once the buffer holds more than a batch (already while acting randomly)
     first_update=lambda config: config.batch_size + 1,
     run_name=lambda config: config.critic,
-    check_config=lambda config: critics.check_name(config.critic),
+    check_config=lambda config: critics.check_overrides(config.critic, config.critic_overrides),
 )

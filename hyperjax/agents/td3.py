@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from hyperjax import config as cfg
 from hyperjax import types
 from hyperjax.agents import base, td
 from hyperjax.nn import critics, policies
@@ -27,20 +28,32 @@ from hyperjax.train import offpolicy
 class TD3Config:
     """TD3 hyperparameters; the defaults are the ``paper`` preset (PAPER_FACTS 3.2)."""
 
-    critic: str = "sa_hyper"  # a name in hyperjax.nn.CRITICS
-    critic_overrides: dict = dataclasses.field(default_factory=dict)
-    actor_hidden_sizes: Sequence[int] = (256, 256)
-    batch_size: int = 100
-    critic_lr: float | None = None  # None: the critic's own (critics.CRITICS): 5e-5 hyper, 3e-4 others
-    actor_lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    policy_delay: int = 2
-    target_noise: float = 0.2
-    target_noise_clip: float = 0.5
-    exploration_noise: float = 0.1
-    reward_scale: float = 1.0
-    start_steps: int = 1000  # uniformly random actions (and no updates) for the first start_steps
+    critic: str = cfg.field("sa_hyper", "Q network, by name (paper: sa_hyper).", valid=lambda: critics.CRITICS)
+    critic_overrides: dict = cfg.field(
+        help="JSON of the critic's module fields, e.g. '{\"hidden_sizes\": [64]}'.", default_factory=dict
+    )
+    actor_hidden_sizes: Sequence[int] = cfg.field(
+        (256, 256), "Policy MLP widths (paper: 256,256).", valid=cfg.POSITIVE_INT
+    )
+    batch_size: int = cfg.field(100, "Transitions per gradient step (paper: 100).", valid=cfg.POSITIVE_INT)
+    critic_lr: float | None = cfg.field(
+        None, "Critic Adam learning rate; unset: the critic's own (paper: 5e-5 hyper, 3e-4 others).", valid=cfg.POSITIVE
+    )
+    actor_lr: float = cfg.field(3e-4, "Policy Adam learning rate (paper: 3e-4).", valid=cfg.POSITIVE)
+    gamma: float = cfg.field(0.99, "Discount factor (paper: 0.99).", valid=cfg.UNIT_INTERVAL)
+    tau: float = cfg.field(0.005, "Polyak rate of both targets per actor step (paper: 0.005).", valid=cfg.UNIT_INTERVAL)
+    policy_delay: int = cfg.field(2, "Critic steps per actor and target step (paper: 2).", valid=cfg.POSITIVE_INT)
+    target_noise: float = cfg.field(
+        0.2, "Std of the target policy's smoothing noise (paper: 0.2).", valid=cfg.NON_NEGATIVE
+    )
+    target_noise_clip: float = cfg.field(0.5, "Clip of that noise (paper: 0.5).", valid=cfg.NON_NEGATIVE)
+    exploration_noise: float = cfg.field(0.1, "Std of the behaviour noise (paper: 0.1).", valid=cfg.NON_NEGATIVE)
+    reward_scale: float = cfg.field(
+        1.0, "Rewards are multiplied by this in the TD target (paper: 1).", valid=cfg.POSITIVE
+    )
+    start_steps: int = cfg.field(
+        1000, "Env steps of uniformly random actions, and no updates, first (paper: 1000).", valid=cfg.NON_NEGATIVE
+    )
 
 
 @flax.struct.dataclass
@@ -150,7 +163,7 @@ ALGORITHM = offpolicy.algorithm(
     make_agent,
     first_update=lambda config: config.start_steps + 1,  # the authors' TD3 trains from t >= start_steps
     run_name=lambda config: config.critic,
-    check_config=lambda config: critics.check_name(config.critic),
+    check_config=lambda config: critics.check_overrides(config.critic, config.critic_overrides),
     # the TD3 authors' current defaults (github.com/sfujim/TD3), for comparison with the paper's
     presets={"sfujim": dict(critic="mlp", batch_size=256, start_steps=25_000)},
 )

@@ -13,6 +13,7 @@ import sys
 import jax
 from absl import flags, logging
 
+from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.experiments import runner
 from hyperjax.train import checkpoint
@@ -30,13 +31,13 @@ def define(*classes) -> None:
     """Defines one flag per dataclass field, defaulting to the field's default."""
     for cls in classes:
         for field in dataclasses.fields(cls):
-            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-            help_text = f"{cls.__name__}.{field.name} (default: {default!r})"
+            default = cfg.default_of(field)
+            help_text = cfg.help_text(field)
             kind = _kind(field)
             if kind == "bool":
                 flags.DEFINE_bool(field.name, default, help_text)
             elif kind == "dict":
-                flags.DEFINE_string(field.name, json.dumps(default), help_text + " as JSON")
+                flags.DEFINE_string(field.name, json.dumps(default), help_text)
             elif kind == "Sequence":
                 flags.DEFINE_list(field.name, [str(x) for x in default], help_text)
             elif kind == "float":

@@ -15,6 +15,7 @@ import time
 import jax
 import numpy as np
 
+from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.envs import registry
 from hyperjax.train import checkpoint, logger
@@ -36,19 +37,23 @@ RESUMABLE = (
 class RunConfig:
     """The experiment around the agent. Defaults: the paper's (1M steps, eval every 5000)."""
 
-    env: str = "ant"
-    backend: str = registry.DEFAULT_BACKEND
-    env_preset: str = "paper"  # 'paper': the authors' reward terms (Ant: no control cost)
-    episode_length: int | None = None  # None: 1000 (MuJoCo tasks), 200 (pendulum)
-    seed: int = 0
-    num_seeds: int = 1  # seeds trained together in one program: seed, seed+1, ...
-    total_steps: int = 1_000_000
-    eval_every: int = 5000
-    eval_episodes: int = 10
-    buffer_size: int = 1_000_000
-    logdir: str | None = None  # None: runs/{algo}_{env}_{run name, e.g. the critic}_seed{seed}
-    checkpoint_every: int = 50_000
-    resume: bool = False
+    env: str = cfg.field("ant", "Environment: pure JAX, Brax/MJX, or native Gymnasium MuJoCo.", valid=registry.ENVS)
+    backend: str = cfg.field(registry.DEFAULT_BACKEND, "Brax physics backend.", valid=registry.BACKENDS)
+    env_preset: str = cfg.field(
+        "paper", "'paper': the authors' reward terms (Ant: no control cost).", valid=registry.PRESETS
+    )
+    episode_length: int | None = cfg.field(
+        None, "Time limit in env steps; unset: 1000 (MuJoCo tasks), 200 (pendulum).", valid=cfg.POSITIVE_INT
+    )
+    seed: int = cfg.field(0, "First seed; several seeds are seed, seed+1, ...", valid=cfg.NON_NEGATIVE)
+    num_seeds: int = cfg.field(1, "Seeds trained together in one program.", valid=cfg.POSITIVE_INT)
+    total_steps: int = cfg.field(1_000_000, "Env steps per seed (paper: 1M).", valid=cfg.POSITIVE_INT)
+    eval_every: int = cfg.field(5000, "Env steps between evaluations (paper: 5000).", valid=cfg.POSITIVE_INT)
+    eval_episodes: int = cfg.field(10, "Deterministic episodes per evaluation (paper: 10).", valid=cfg.POSITIVE_INT)
+    buffer_size: int = cfg.field(1_000_000, "Replay capacity in transitions (paper: 1M).", valid=cfg.POSITIVE_INT)
+    logdir: str | None = cfg.field(None, "Output folder; unset: runs/{algo}_{env}_{critic}_seed{seed}.")
+    checkpoint_every: int = cfg.field(50_000, "Env steps between checkpoints.", valid=cfg.POSITIVE_INT)
+    resume: bool = cfg.field(False, "Continue the run in --logdir from its latest checkpoint.")
 
 
 class TrainingDiverged(RuntimeError):
@@ -75,23 +80,28 @@ def setting(run: RunConfig) -> trainer_lib.Setting:
     )
 
 
+def _check_logdir(logdir: str | None) -> None:
+    """The folder must be creatable or a writable directory (checked before anything is written)."""
+    if logdir is None:
+        return
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        raise ValueError(f"--logdir={logdir} is a file; give a folder (new or holding a run)")
+    parent = os.path.abspath(logdir)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"--logdir={logdir} cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--logdir={logdir} cannot be written: no permission in {parent}")
+
+
 def validate(algo: str, run: RunConfig, agent_config) -> None:
     """Raises ValueError with a one-line message for any bad setting (before anything runs)."""
     algorithm = algorithms.get(algo)
     env_spec(run).check()
-    positive = dict(
-        num_seeds=run.num_seeds,
-        total_steps=run.total_steps,
-        eval_every=run.eval_every,
-        eval_episodes=run.eval_episodes,
-        buffer_size=run.buffer_size,
-        checkpoint_every=run.checkpoint_every,
-    )
-    if run.episode_length is not None:
-        positive["episode_length"] = run.episode_length
-    for name, value in positive.items():
-        if value < 1:
-            raise ValueError(f"--{name} must be a positive integer, got {value}")
+    cfg.check(run)
+    cfg.check(agent_config)
+    _check_logdir(run.logdir)
     if run.total_steps % run.eval_every:
         raise ValueError(f"--total_steps={run.total_steps} must be a multiple of --eval_every={run.eval_every}")
     algorithm.check(agent_config, setting(run))
@@ -126,8 +136,11 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
     validate(algo, run_config, agent_config)
     logdir = run_config.logdir or default_logdir(algo, run_config, agent_config)
     ckpt_dir = os.path.join(logdir, "checkpoints")
-    if not run_config.resume and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+    has_run = os.path.isdir(ckpt_dir) and bool(os.listdir(ckpt_dir))
+    if not run_config.resume and has_run:
         raise ValueError(f"{logdir} already holds a run; pass --resume to continue it, or choose another --logdir")
+    if run_config.resume and not has_run:  # before anything is created
+        raise checkpoint.CheckpointError(f"--resume: no checkpoint in {ckpt_dir}; run once without --resume first")
     os.makedirs(logdir, exist_ok=True)
 
     chunk = chunk_steps(run_config)

@@ -8,6 +8,8 @@ for it. Every critic takes ``variant``, the authors' code base whose initialisat
 (``sac`` or ``td3``): the agent names its code base, the critic decides what that means for it.
 """
 
+import dataclasses
+import json
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -16,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from hyperjax.nn import hyper, layers
+from hyperjax.nn import init as hinit
 
 
 class _Critic(nn.Module):
@@ -246,6 +249,31 @@ def check_name(name: str) -> None:
     """Raises ValueError for an unregistered critic name, listing the valid ones."""
     if name not in CRITICS:
         raise ValueError(f"unknown critic {name!r}; valid: {', '.join(CRITICS)}")
+
+
+def check_overrides(name: str, overrides: dict) -> None:
+    """Raises ValueError (one line) unless ``overrides`` are fields of this critic with values of
+    the right kind; checked before anything is built or compiled."""
+    check_name(name)
+    module = CRITICS[name].module
+    fields = {f.name: f for f in dataclasses.fields(module) if f.name not in ("parent", "name", "action_size")}
+    choices = {"variant": tuple(VARIANTS), "init_mode": hinit.INIT_MODES}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise ValueError(f"--critic_overrides: {name} has no field {key!r}; valid: {', '.join(sorted(fields))}")
+        kind = str(fields[key].type)
+        if key in choices and value not in choices[key]:
+            raise ValueError(f"--critic_overrides: {key}={value!r} is not valid; valid: {', '.join(choices[key])}")
+        if "Sequence" in kind:
+            ok = isinstance(value, (tuple, list)) and all(type(v) is int and v >= 1 for v in value)
+            expected = "a list of positive integers, e.g. [64, 64]"
+        elif "int" in kind:
+            least = 0 if "blocks" in key else 1  # a ResNet may have no blocks
+            ok, expected = type(value) is int and value >= least, f"an integer >= {least}"
+        else:
+            ok, expected = isinstance(value, str), "a string"
+        if not ok:
+            raise ValueError(f"--critic_overrides: {key}={json.dumps(value)} must be {expected}")
 
 
 def learning_rate(name: str, given: float | None = None) -> float:
