@@ -354,7 +354,7 @@ def native_mujoco(env: str = "ant", steps: int = 2000) -> dict:
     return {"env": env, "backend": "native mujoco (C)", "num_envs": 1, "steps_per_s": round(steps / t)}
 
 
-def _sac_training(critic: str, env, chunk: int, episode_length: int, seeds: int):
+def _sac_training(critic: str, env, episode_length: int, seeds: int):
     """``(config, agent, loop_config)`` of a paper-default SAC for the training cases (100k buffer)."""
     from hyperjax.agents import sac
     from hyperjax.train import loop
@@ -366,7 +366,6 @@ def _sac_training(critic: str, env, chunk: int, episode_length: int, seeds: int)
         start_steps=0,
         update_after=sac.ALGORITHM.first_update(config),
         buffer_size=100_000,
-        chunk_steps=chunk,
         eval_episodes=1,
         episode_length=episode_length,
         num_seeds=seeds,
@@ -380,17 +379,17 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     from hyperjax.train import loop
 
     e = registry.make(env)
-    config, agent, loop_config = _sac_training(critic, e, chunk, registry.default_episode_length(env), seeds)
+    config, agent, loop_config = _sac_training(critic, e, registry.default_episode_length(env), seeds)
     trainer = loop.make_trainer(agent, e, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1
     program = trainer.programs["chunk"]  # in this seed count's layout (trainer.SeedLayout)
     t0 = time.perf_counter()
-    compiled = program.lower(state, start).compile()
+    compiled = program.lower(state, jnp.int32(start), jnp.int32(chunk)).compile()
     compile_s = time.perf_counter() - t0
-    state, _ = trainer.run_chunk(state, start)
+    state, _ = trainer.run_chunk(state, start, chunk)
     jax.block_until_ready(state)
-    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step)[0], state, start + chunk, chunk)
+    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step, chunk)[0], state, start + chunk, chunk)
     return {
         "env": env,
         "critic": critic,
@@ -432,14 +431,14 @@ def train_native(env: str, critic: str, seeds: int, chunk: int, contact_obs: boo
 
     kwargs = {} if contact_obs else {"include_cfrc_ext_in_observation": False}
     train_env, eval_env = native.VecEnv(env, seeds, **kwargs), native.VecEnv(env, seeds, **kwargs)
-    config, agent, loop_config = _sac_training(critic, train_env, chunk, train_env.episode_length, seeds)
+    config, agent, loop_config = _sac_training(critic, train_env, train_env.episode_length, seeds)
     trainer = host_loop.make_trainer(agent, train_env, eval_env, loop_config)
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1  # every step of both chunks updates, as in `train`
     t0 = time.perf_counter()
-    state, _ = trainer.run_chunk(state, start)  # includes compilation
+    state, _ = trainer.run_chunk(state, start, chunk)  # includes compilation
     first_s = time.perf_counter() - t0
-    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step)[0], state, start + chunk, chunk)
+    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step, chunk)[0], state, start + chunk, chunk)
     return {
         "env": env,
         "obs": train_env.observation_size,

@@ -101,12 +101,12 @@ def test_host_loop_compiles_its_step_once_per_seed_layout(caplog):
     agent = sac.make_agent(sac.SACConfig(critic="mlp", critic_overrides=dict(hidden_sizes=(16,))), 3, 1)
     for seeds in (1, 2):
         train_env, eval_env = native.VecEnv("Pendulum-v1", seeds), native.VecEnv("Pendulum-v1", seeds)
-        config = loop.LoopConfig(32, 20, 33, 200, 25, 1, 200, num_seeds=seeds)
+        config = loop.LoopConfig(32, 20, 33, 200, eval_episodes=1, episode_length=200, num_seeds=seeds)
         trainer = host_loop.make_trainer(agent, train_env, eval_env, config)
         state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
         with compiles.counted(caplog) as count:
             for start in range(0, 100, 25):  # steps before and after the first update
-                state, metrics = trainer.run_chunk(state, start)
+                state, metrics = trainer.run_chunk(state, start, 25)
         assert count["learn_and_act_one"] == 1, count
         assert metrics["finite"].shape == (seeds,) and np.isfinite(metrics["critic_loss"]).all()
 

@@ -69,15 +69,15 @@ def _count_trainer(config: CountConfig, setting: trainer.Setting) -> trainer.Tra
     layout = trainer.SeedLayout(setting.num_seeds)
     init, init_program = layout.init(lambda key: {"total": jnp.zeros(()), "key": jax.random.key_data(key)})
 
-    def chunk_one(state, start):
-        total = state["total"] + config.increment * setting.chunk_steps
+    def chunk_one(state, start, num_steps):
+        total = state["total"] + config.increment * num_steps
         return {**state, "total": total}, {"steps_seen": total, "finite": jnp.isfinite(total)}
 
-    chunk = layout.program(chunk_one, (0, None), donate=True)
+    chunk = layout.program(chunk_one, (0, None, None), donate=True)
     evaluate = layout.program(lambda state, step: jnp.full((setting.eval_episodes,), state["total"]), (0, None))
     return trainer.Trainer(
         init=init,
-        run_chunk=lambda state, step: (lambda s, m: (s, layout.to_seeds(m)))(*chunk(state, step)),
+        run_chunk=lambda state, step, n: (lambda s, m: (s, layout.to_seeds(m)))(*chunk(state, step, n)),
         evaluate=lambda state, step: layout.to_seeds(evaluate(state, step)),
         programs={"init": init_program, "chunk": chunk, "evaluate": evaluate},
         metric_names=("steps_seen",),

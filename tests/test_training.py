@@ -84,11 +84,14 @@ def test_chunk_compiles_once(caplog):
     env = registry.make("pendulum")
     agent = sac.make_agent(_tiny_agent(), env.observation_size, env.action_size)
     for seeds in (2, 1):
-        trainer = loop.make_trainer(agent, env, loop.LoopConfig(32, 50, 33, 500, 50, 1, 200, num_seeds=seeds))
+        config = loop.LoopConfig(32, 50, 33, 500, eval_episodes=1, episode_length=200, num_seeds=seeds)
+        trainer = loop.make_trainer(agent, env, config)
         state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
         with compiles.counted(caplog) as count:
-            for step in range(0, 200, 50):  # before and after the first update
-                state, metrics = trainer.run_chunk(state, step)
+            step = 0
+            for num_steps in (10, 40, 50, 1, 99):  # calls of any size, before and after the first update
+                state, metrics = trainer.run_chunk(state, step, num_steps)
+                step += num_steps
                 returns = trainer.evaluate(state, step)
         assert count["chunk_one"] == 1 and count["evaluate_one"] == 1, count
         assert metrics["finite"].shape == (seeds,) and returns.shape == (seeds, 1)
@@ -223,8 +226,8 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     def poisoned(*args, **kwargs):  # the XLA loop's trainer, its NaN flag forced after step 1000
         trainer = make_trainer(*args, **kwargs)
 
-        def run_chunk(state, step):
-            state, metrics = trainer.run_chunk(state, step)
+        def run_chunk(state, step, num_steps):
+            state, metrics = trainer.run_chunk(state, step, num_steps)
             if step >= 1000:
                 metrics = {**metrics, "finite": np.zeros_like(metrics["finite"])}
             return state, metrics

@@ -105,6 +105,14 @@ def main(algo: str, argv) -> None:
     except (ValueError, checkpoint.CheckpointError, runner.TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except runner.Interrupted as e:
+        print(f"\n{e}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:  # a second Ctrl-C: out at once (the last checkpoint stays)
+        print(
+            "\ninterrupted twice: stopped without saving; --resume continues from the last checkpoint", file=sys.stderr
+        )
+        sys.exit(130)
     returns = result["returns"]
     per_seed = ", ".join(f"seed {run_config.seed + i}: {r:.1f}" for i, r in enumerate(returns))
     print(f"final evaluation return at step {result['step']:,}: mean {returns.mean():.1f} ({per_seed})")

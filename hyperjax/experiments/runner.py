@@ -8,8 +8,10 @@ through their registry entry (``agents.base.Algorithm``) and trainers only throu
 
 import dataclasses
 import json
-import math
 import os
+import signal
+import sys
+import threading
 import time
 
 import jax
@@ -21,10 +23,13 @@ from hyperjax.envs import registry
 from hyperjax.train import checkpoint, logger
 from hyperjax.train import trainer as trainer_lib
 
-PROGRESS_EVERY = 1000  # env steps per compiled chunk at most
+CALL_SECONDS = 4.0  # each training call is sized to about this long: progress and Ctrl-C within seconds
+FIRST_CALL_STEPS = 10  # the first call compiles; later ones are sized from the measured speed
+MAX_CALL_STEPS = 10_000
 # config keys a resumed run may change
 RESUMABLE = (
     "run.total_steps",
+    "run.checkpoint_minutes",
     "run.resume",
     "run.logdir",
     "run.checkpoint_every",
@@ -53,6 +58,9 @@ class RunConfig:
     buffer_size: int = cfg.field(1_000_000, "Replay capacity in transitions (paper: 1M).", valid=cfg.POSITIVE_INT)
     logdir: str | None = cfg.field(None, "Output folder; unset: runs/{algo}_{env}_{critic}_seed{seed}.")
     checkpoint_every: int = cfg.field(50_000, "Env steps between checkpoints.", valid=cfg.POSITIVE_INT)
+    checkpoint_minutes: float = cfg.field(
+        20.0, "Also checkpoint when this many minutes passed since the last one; 0: off.", valid=cfg.NON_NEGATIVE
+    )
     resume: bool = cfg.field(False, "Continue the run in --logdir from its latest checkpoint.")
 
 
@@ -60,13 +68,40 @@ class TrainingDiverged(RuntimeError):
     """A NaN/inf loss or parameter appeared."""
 
 
+class Interrupted(RuntimeError):
+    """Ctrl-C or SIGTERM: the run saved a checkpoint at ``step`` and stopped."""
+
+    def __init__(self, step: int, signal_name: str):
+        super().__init__(f"{signal_name}: interrupted at step {step:,}; continue with --resume")
+        self.step = step
+
+
+class _StopRequests:
+    """Ctrl-C / SIGTERM handlers while a run trains: the first asks the run to stop at the next call
+    boundary (it then checkpoints); a second Ctrl-C raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        del frame
+        self.signal_name = signal.Signals(signum).name
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the second Ctrl-C is immediate
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def env_spec(run: RunConfig) -> registry.EnvSpec:
     return registry.EnvSpec(run.env, run.backend, run.env_preset, run.episode_length)
-
-
-def chunk_steps(run: RunConfig) -> int:
-    """Env steps per compiled chunk: evaluations and checkpoints fall between chunks."""
-    return math.gcd(run.eval_every, run.checkpoint_every, PROGRESS_EVERY)
 
 
 def setting(run: RunConfig) -> trainer_lib.Setting:
@@ -74,7 +109,6 @@ def setting(run: RunConfig) -> trainer_lib.Setting:
     return trainer_lib.Setting(
         env=env_spec(run),
         num_seeds=run.num_seeds,
-        chunk_steps=chunk_steps(run),
         eval_episodes=run.eval_episodes,
         buffer_size=run.buffer_size,
     )
@@ -120,6 +154,24 @@ def default_logdir(algo: str, run: RunConfig, agent_config) -> str:
     return os.path.join("runs", f"{algo}_{run.env}_{name}_seed{run.seed}")
 
 
+class _Means:
+    """Step-weighted means per seed of the metrics of several training calls (NaNs skipped)."""
+
+    def __init__(self):
+        self.sums, self.weights = {}, {}
+
+    def add(self, metrics: dict, steps: int) -> None:
+        for k, v in metrics.items():
+            v = np.asarray(v, np.float64)
+            ok = np.isfinite(v)
+            self.sums[k] = self.sums.get(k, 0.0) + np.where(ok, v * steps, 0.0)
+            self.weights[k] = self.weights.get(k, 0.0) + ok * steps
+
+    def result(self) -> dict:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {k: self.sums[k] / self.weights[k] for k in self.sums}
+
+
 def _mean(values) -> float:
     """Mean over seeds of the finite entries ('' when none: e.g. no update in the chunk yet)."""
     values = np.asarray(values)[np.isfinite(values)]
@@ -143,7 +195,6 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         raise checkpoint.CheckpointError(f"--resume: no checkpoint in {ckpt_dir}; run once without --resume first")
     os.makedirs(logdir, exist_ok=True)
 
-    chunk = chunk_steps(run_config)
     algorithm = algorithms.get(algo)
     trainer = algorithm.make_trainer(agent_config, setting(run_config))
     keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
@@ -178,30 +229,51 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         return returns
 
     returns = log_eval(step, {}, None) if step == 0 else None
-    rate = None
-    while step < run_config.total_steps:
-        t0 = time.perf_counter()
-        state, metrics = trainer.run_chunk(state, step)
-        metrics = jax.device_get(metrics)
-        elapsed = time.perf_counter() - t0
-        if not np.all(metrics["finite"]):
-            bad = [int(s) for s in np.flatnonzero(~np.asarray(metrics["finite"]))]
-            kept = f"the last good checkpoint (step {last_ckpt}) is kept" if last_ckpt is not None else "no checkpoint"
-            raise TrainingDiverged(
-                f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + chunk}; stopped, "
-                f"{kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
-            )
-        step += chunk
-        # the first chunk includes compilation; later rates are steady-state
-        rate = chunk / elapsed if rate is None else 0.7 * rate + 0.3 * chunk / elapsed
-        if step % run_config.eval_every == 0:
-            returns = log_eval(step, metrics, rate)
-        if step % run_config.checkpoint_every == 0 or step == run_config.total_steps:
-            checkpoint.save(mngr, step, state, config)
-            last_ckpt = step
-        if progress:
-            msg = f"return {np.mean(returns):.1f}" if returns is not None else ""
-            progress.update(step, msg, rate)
+    since_eval = _Means()
+    rate, num_steps, last_save_time = None, FIRST_CALL_STEPS, time.perf_counter()
+    if verbose:
+        print("compiling the training program (the first call compiles, then runs a few steps)...", file=sys.stderr)
+    with _StopRequests() as stop:
+        while step < run_config.total_steps:
+            next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
+            next_ckpt = (step // run_config.checkpoint_every + 1) * run_config.checkpoint_every
+            num_steps = max(1, min(num_steps, next_eval - step, next_ckpt - step, run_config.total_steps - step))
+            t0 = time.perf_counter()
+            state, metrics = trainer.run_chunk(state, step, num_steps)
+            metrics = jax.device_get(metrics)
+            elapsed = time.perf_counter() - t0
+            if not np.all(metrics["finite"]):
+                bad = [int(s) for s in np.flatnonzero(~np.asarray(metrics["finite"]))]
+                kept = "no checkpoint" if last_ckpt is None else f"the last good checkpoint (step {last_ckpt}) is kept"
+                raise TrainingDiverged(
+                    f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + num_steps}; "
+                    f"stopped, {kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
+                )
+            if verbose and rate is None:
+                print(f"compiled and ran {num_steps} step(s) in {elapsed:.1f} s", file=sys.stderr)
+            step += num_steps
+            since_eval.add(metrics, num_steps)
+            call_rate = num_steps / elapsed
+            rate = call_rate if rate is None else 0.7 * rate + 0.3 * call_rate
+            num_steps = int(min(MAX_CALL_STEPS, 10 * num_steps, max(1, call_rate * CALL_SECONDS)))
+            if step % run_config.eval_every == 0:
+                returns = log_eval(step, since_eval.result(), rate)
+                since_eval = _Means()
+            minutes = (time.perf_counter() - last_save_time) / 60
+            timed_out = run_config.checkpoint_minutes > 0 and minutes >= run_config.checkpoint_minutes
+            if (
+                step % run_config.checkpoint_every == 0
+                or step == run_config.total_steps
+                or timed_out
+                or stop.signal_name
+            ):
+                checkpoint.save(mngr, step, state, config)
+                last_ckpt, last_save_time = step, time.perf_counter()
+            if progress:
+                msg = f"return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"
+                progress.update(step, msg, rate)
+            if stop.signal_name and step < run_config.total_steps:
+                raise Interrupted(step, stop.signal_name)
     if returns is None:
         returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)
     return {"step": step, "returns": np.asarray(returns), "logdir": logdir, "state": state}

@@ -102,13 +102,13 @@ def make_trainer(
     to_host = lambda x: np.asarray(layout.to_seeds(x))  # noqa: E731 - this layout -> host [S, ...]
     pending = {"action": None}  # host: the actions [S, act] for train_env.obs, computed by the last call
 
-    def run_chunk(state: HostTrainState, start_step: int) -> tuple[HostTrainState, dict]:
+    def run_chunk(state: HostTrainState, start_step: int, num_steps: int) -> tuple[HostTrainState, dict]:
         if pending["action"] is None:  # first chunk of this process (a new run or a resume)
             train_env.reset(_host_seeds(np.asarray(layout.to_seeds(state.key)), start_step))
             state, action = act(state, layout.from_seeds(train_env.obs), start_step)
             pending["action"] = to_host(action)
         metrics = []
-        for step in range(start_step, start_step + config.chunk_steps):
+        for step in range(start_step, start_step + num_steps):
             obs, action = train_env.obs, pending["action"]
             next_obs, reward, terminated, _ = train_env.step(action)
             transition = types.Transition(

@@ -2,7 +2,9 @@
 
 One environment per seed, one gradient step per environment step, uniformly random actions
 for the first ``start_steps``, updates once the buffer holds ``update_after`` transitions.
-``run_chunk`` is a ``lax.scan`` over ``chunk_steps`` env steps + updates; ``evaluate`` runs
+``run_chunk`` is one loop (``lax.fori_loop``) over any number of env steps + updates, the count
+an argument of the compiled program, so the runner can size each call from the measured speed
+(short calls: progress and interrupts every few seconds) without recompiling; ``evaluate`` runs
 ``eval_episodes`` deterministic episodes in parallel (``rollout.rollout``). Both are vmapped over
 seeds: the global step is passed *unbatched*, so the update/no-update branch stays a real
 ``lax.cond`` for all seeds together instead of turning into a select that would run the update
@@ -31,7 +33,6 @@ class LoopConfig:
     start_steps: int  # random actions while step < start_steps
     update_after: int  # first update once the buffer holds this many transitions
     buffer_size: int
-    chunk_steps: int  # env steps per compiled chunk (progress, eval and checkpoints fall between chunks)
     eval_episodes: int
     episode_length: int
     num_seeds: int = 1
@@ -85,8 +86,8 @@ def update_when_ready(
 def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> trainer.Trainer:
     """Builds the jitted init / chunk / evaluate programs (config read here, outside jit).
 
-    ``programs``: ``init``, ``chunk`` (``(state, start_step) -> (state, metrics)``, the state
-    donated) and ``evaluate`` (``(state, step) -> returns``), in the layout of ``config.num_seeds``.
+    ``programs``: ``init``, ``chunk`` (``(state, start_step, num_steps) -> (state, metrics)``,
+    the state donated) and ``evaluate`` (``(state, step) -> returns``), in the layout of ``config.num_seeds``.
     """
     action_size = env.action_size
     layout = trainer.SeedLayout(config.num_seeds)
@@ -145,10 +146,19 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
         )
         return new_state, metrics
 
-    def chunk_one(state: TrainState, start_step: jax.Array) -> tuple[TrainState, dict]:
-        steps = start_step + jnp.arange(config.chunk_steps)
-        state, metrics = jax.lax.scan(env_step, state, steps)
-        summary = {k: jnp.nanmean(v) for k, v in metrics.items()}
+    def chunk_one(state: TrainState, start_step: jax.Array, num_steps: jax.Array) -> tuple[TrainState, dict]:
+        def body(i, carry):
+            state, sums, counts = carry
+            state, metrics = env_step(state, start_step + i)
+            measured = jax.tree.map(lambda v: ~jnp.isnan(v), metrics)  # NaN: nothing measured (no update)
+            sums = jax.tree.map(lambda t, v, m: t + jnp.where(m, v, 0.0), sums, metrics, measured)
+            counts = jax.tree.map(lambda c, m: c + m, counts, measured)
+            return state, sums, counts
+
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes)
+        counts = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.int32), metric_shapes)
+        state, sums, counts = jax.lax.fori_loop(0, num_steps, body, (state, zeros, counts))
+        summary = jax.tree.map(lambda t, c: jnp.where(c > 0, t / jnp.maximum(c, 1), jnp.nan), sums, counts)
         summary["train_return"] = state.last_return
         # a NaN/inf loss makes its gradients, hence the parameters it updates, non-finite in the same
         # update, and Adam keeps them so: checking the agent's state needs no loss names
@@ -167,11 +177,11 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
     example_state = jax.eval_shape(init_one, jax.random.key(0))
     metric_shapes = update_metric_shapes(agent, config, example_state.agent, example_state.replay)
     init, init_program = layout.init(init_one)
-    chunk = layout.program(chunk_one, (0, None), donate=True)
+    chunk = layout.program(chunk_one, (0, None, None), donate=True)
     evaluate_program = layout.program(evaluate_one, (0, None))
 
-    def run_chunk(state: TrainState, start_step) -> tuple[TrainState, dict]:
-        state, metrics = chunk(state, start_step)
+    def run_chunk(state: TrainState, start_step, num_steps) -> tuple[TrainState, dict]:
+        state, metrics = chunk(state, jnp.int32(start_step), jnp.int32(num_steps))
         return state, layout.to_seeds(metrics)
 
     return trainer.Trainer(

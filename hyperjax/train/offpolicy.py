@@ -22,7 +22,6 @@ def loop_config(config, update_after: int, setting: trainer.Setting, episode_len
         start_steps=config.start_steps,
         update_after=update_after,
         buffer_size=setting.buffer_size,
-        chunk_steps=setting.chunk_steps,
         eval_episodes=setting.eval_episodes,
         episode_length=episode_length,
         num_seeds=setting.num_seeds,

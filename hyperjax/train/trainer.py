@@ -20,8 +20,9 @@ class Trainer(NamedTuple):
 
     Attributes:
       init: ``keys [S] -> state``.
-      run_chunk: ``(state, start_step) -> (state, metrics)``: ``setting.chunk_steps`` env steps.
-        ``metrics`` maps each of ``metric_names`` to ``[S]`` chunk means (NaN where nothing was
+      run_chunk: ``(state, start_step, num_steps) -> (state, metrics)``: ``num_steps`` env steps
+        (any count, without recompiling: the runner sizes calls to a few seconds). ``metrics``
+        maps each of ``metric_names`` to ``[S]`` means over the call (NaN where nothing was
         measured, e.g. before the first update), plus ``finite [S]``: no NaN/inf in the agent's
         state at the chunk's end. Donates ``state``.
       evaluate: ``(state, step) -> returns [S, eval_episodes]``.
@@ -31,7 +32,7 @@ class Trainer(NamedTuple):
     """
 
     init: Callable[[jax.Array], Any]
-    run_chunk: Callable[[Any, int], tuple[Any, dict]]
+    run_chunk: Callable[[Any, int, int], tuple[Any, dict]]
     evaluate: Callable[[Any, int], Any]
     programs: Mapping[str, Callable]
     metric_names: tuple[str, ...]
@@ -44,14 +45,12 @@ class Setting:
     Attributes:
       env: the environment (``envs.registry.EnvSpec``: MJX/Brax/pure JAX, or native physics).
       num_seeds: seeds trained together, ``seed, seed+1, ...``.
-      chunk_steps: env steps per ``run_chunk``.
       eval_episodes: episodes per seed in ``evaluate``.
       buffer_size: replay capacity per seed (algorithms without replay ignore it).
     """
 
     env: registry.EnvSpec
     num_seeds: int
-    chunk_steps: int
     eval_episodes: int
     buffer_size: int
 
