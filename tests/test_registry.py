@@ -71,7 +71,7 @@ def _count_trainer(config: CountConfig, setting: trainer.Setting) -> trainer.Tra
 
     def chunk_one(state, start, num_steps):
         total = state["total"] + config.increment * num_steps
-        return {**state, "total": total}, {"steps_seen": total, "finite": jnp.isfinite(total)}
+        return {**state, "total": total}, {"increment": config.increment + 0 * total, "finite": jnp.isfinite(total)}
 
     chunk = layout.program(chunk_one, (0, None, None), donate=True)
     evaluate = layout.program(lambda state, step: jnp.full((setting.eval_episodes,), state["total"]), (0, None))
@@ -80,7 +80,7 @@ def _count_trainer(config: CountConfig, setting: trainer.Setting) -> trainer.Tra
         run_chunk=lambda state, step, n: (lambda s, m: (s, layout.to_seeds(m)))(*chunk(state, step, n)),
         evaluate=lambda state, step: layout.to_seeds(evaluate(state, step)),
         programs={"init": init_program, "chunk": chunk, "evaluate": evaluate},
-        metric_names=("steps_seen",),
+        metric_names=("increment",),
     )
 
 
@@ -100,6 +100,6 @@ def test_the_runner_runs_any_registered_algorithm(tmp_path, monkeypatch):
     )
     result = runner.run("count", dataclasses.replace(run, logdir=str(tmp_path / "c")), CountConfig(2.0), False)
     rows = logger.read_csv(os.path.join(result["logdir"], "metrics.csv"))
-    assert [float(r["steps_seen"]) for r in rows[1:]] == [2000.0, 4000.0, 6000.0]  # its own metric, logged
+    assert [float(r["increment"]) for r in rows[1:]] == [2.0, 2.0, 2.0]  # its own metric, logged
     np.testing.assert_array_equal(result["returns"], [6000.0, 6000.0])
     assert runner.default_logdir("count", run, CountConfig(2.0)).endswith("count_pendulum_inc2_seed0")
