@@ -296,3 +296,33 @@ def test_cli_bad_flag_is_one_line_and_nonzero(tmp_path):
     proc = subprocess.run(_cli("sac", tmp_path / "x", "--env=antt"), capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown env 'antt'; valid: pendulum, ant")
+
+
+def _tensorboard_scalars(logdir) -> dict[str, list[tuple[int, float]]]:
+    """Reads the run's event files (TFRecord framing; tensorboardX's own Event proto)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars = {}
+    for name in sorted(os.listdir(logdir)):
+        if not name.startswith("events.out.tfevents"):
+            continue
+        data = open(os.path.join(logdir, name), "rb").read()
+        offset = 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+def test_tensorboard_events_beside_the_csv(tmp_path):
+    result = runner.run("sac", _run(tmp_path, "tb", num_seeds=2, total_steps=2000), _tiny_agent(), verbose=False)
+    scalars = _tensorboard_scalars(result["logdir"])
+    rows = logger.read_csv(os.path.join(result["logdir"], "metrics.csv"))
+    assert [s for s, _ in scalars["eval/return_mean"]] == [0, 1000, 2000]
+    assert scalars["eval/return_seed1"][-1][1] == pytest.approx(float(rows[-1]["return_seed1"]), rel=1e-4)
+    assert {"train/critic_loss", "train/alpha", "perf/steps_per_sec"} <= set(scalars)

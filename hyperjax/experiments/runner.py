@@ -6,6 +6,7 @@ through their registry entry (``agents.base.Algorithm``) and trainers only throu
 ``train.trainer.Trainer``: it logs whatever metrics a trainer reports.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -214,6 +215,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
     columns += [*trainer.metric_names, "steps_per_sec", "wall_s"]  # metrics: means over seeds
     csv_path = os.path.join(logdir, "metrics.csv")
     csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None)
+    board = logger.TensorBoard(logdir, resume_step=step if run_config.resume else None)
     title = f"{algo.upper()} {run_config.env} ({algorithm.run_name(agent_config)})"
     progress = logger.Progress(run_config.total_steps, step) if verbose else None
     t_start, last_ckpt = time.perf_counter(), step if run_config.resume else None
@@ -225,6 +227,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         row.update({k: _mean(metrics[k]) for k in trainer.metric_names if k in metrics})
         row["wall_s"] = round(time.perf_counter() - t_start, 1)
         csv_log.write(row)
+        board.write(step, row)
         logger.plot_curves(csv_path, os.path.join(logdir, "curve.png"), title, seeds)
         return returns
 
@@ -233,7 +236,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
     rate, num_steps, last_save_time = None, FIRST_CALL_STEPS, time.perf_counter()
     if verbose:
         print("compiling the training program (the first call compiles, then runs a few steps)...", file=sys.stderr)
-    with _StopRequests() as stop:
+    with _StopRequests() as stop, contextlib.closing(board):
         while step < run_config.total_steps:
             next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
             next_ckpt = (step // run_config.checkpoint_every + 1) * run_config.checkpoint_every

@@ -1,4 +1,5 @@
-"""Run outputs: the metrics CSV, the progress line with ETA, and the learning-curve PNG."""
+"""Run outputs: the metrics CSV, TensorBoard event files, the progress line with ETA, and the
+learning-curve PNG."""
 
 import csv
 import os
@@ -23,6 +24,36 @@ class CsvLog:
     def write(self, row: dict) -> None:
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, self.columns).writerow({k: _fmt(row.get(k, "")) for k in self.columns})
+
+
+class TensorBoard:
+    """Scalars for TensorBoard, written by tensorboardX into the run's folder, so
+    ``tensorboard --logdir runs`` lists every run by its folder name, side by side.
+
+    Tags: ``eval/return_mean`` and ``eval/return_seed{i}``, ``train/<metric>`` (means over seeds),
+    ``perf/steps_per_sec``. On resume, events past the restored step are dropped (``purge_step``).
+    """
+
+    def __init__(self, logdir: str, resume_step: int | None = None):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(logdir, purge_step=resume_step, flush_secs=10)
+
+    def write(self, step: int, row: dict) -> None:
+        for key, value in row.items():
+            if key in ("step", "wall_s") or not isinstance(value, (int, float)) or value != value:
+                continue
+            if key.startswith("return_"):
+                tag = f"eval/{key}"
+            elif key == "steps_per_sec":
+                tag = "perf/steps_per_sec"
+            else:
+                tag = f"train/{key}"
+            self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _fmt(value):
