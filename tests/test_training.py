@@ -161,7 +161,7 @@ def test_interrupt_saves_then_resume_equals_uninterrupted_run(tmp_path, sig):
     logdir = tmp_path / "interrupted"
     proc = subprocess.Popen(_cli("sac", logdir, *flags), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # training has begun once the first (compiling) call returned
-        if line.startswith("compiled and ran"):
+        if line.startswith("compiled in"):
             break
     time.sleep(1.0)
     sent = time.time()

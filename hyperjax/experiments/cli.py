@@ -15,7 +15,7 @@ from absl import flags, logging
 
 from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
-from hyperjax.experiments import runner
+from hyperjax.experiments import quiet, runner
 from hyperjax.train import checkpoint
 
 
@@ -89,6 +89,7 @@ def main(algo: str, argv) -> None:
     """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
     del argv
     logging.set_verbosity(logging.WARNING)
+    quiet.warnings_off()
     algorithm = algorithms.get(algo)
     try:
         run_config = from_flags(runner.RunConfig)

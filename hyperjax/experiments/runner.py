@@ -197,6 +197,9 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
     os.makedirs(logdir, exist_ok=True)
 
     algorithm = algorithms.get(algo)
+    t_build = time.perf_counter()
+    if verbose:
+        print("compiling: init, evaluation and the training program (the first training call)...", file=sys.stderr)
     trainer = algorithm.make_trainer(agent_config, setting(run_config))
     keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
     config = config_dict(algo, run_config, agent_config)
@@ -233,9 +236,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
 
     returns = log_eval(step, {}, None) if step == 0 else None
     since_eval = _Means()
-    rate, num_steps, last_save_time = None, FIRST_CALL_STEPS, time.perf_counter()
-    if verbose:
-        print("compiling the training program (the first call compiles, then runs a few steps)...", file=sys.stderr)
+    rate, num_steps, last_save_time, compiled = None, FIRST_CALL_STEPS, time.perf_counter(), False
     with _StopRequests() as stop, contextlib.closing(board):
         while step < run_config.total_steps:
             next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
@@ -252,13 +253,17 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                     f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + num_steps}; "
                     f"stopped, {kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
                 )
-            if verbose and rate is None:
-                print(f"compiled and ran {num_steps} step(s) in {elapsed:.1f} s", file=sys.stderr)
             step += num_steps
             since_eval.add(metrics, num_steps)
-            call_rate = num_steps / elapsed
-            rate = call_rate if rate is None else 0.7 * rate + 0.3 * call_rate
-            num_steps = int(min(MAX_CALL_STEPS, 10 * num_steps, max(1, call_rate * CALL_SECONDS)))
+            if not compiled:  # the first call's time is mostly compilation: no speed from it
+                compiled = True
+                if verbose:
+                    took = time.perf_counter() - t_build
+                    print(f"compiled in {took:.1f} s (with the first {num_steps} training steps)", file=sys.stderr)
+            else:
+                call_rate = num_steps / elapsed
+                rate = call_rate if rate is None else 0.7 * rate + 0.3 * call_rate
+                num_steps = int(min(MAX_CALL_STEPS, 10 * num_steps, max(1, call_rate * CALL_SECONDS)))
             if step % run_config.eval_every == 0:
                 returns = log_eval(step, since_eval.result(), rate)
                 since_eval = _Means()
@@ -273,7 +278,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                 checkpoint.save(mngr, step, state, config)
                 last_ckpt, last_save_time = step, time.perf_counter()
             if progress:
-                msg = f"return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"
+                msg = f"last eval return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"
                 progress.update(step, msg, rate)
             if stop.signal_name and step < run_config.total_steps:
                 raise Interrupted(step, stop.signal_name)

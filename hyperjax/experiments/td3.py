@@ -8,7 +8,10 @@ Flags: every field of RunConfig (hyperjax/experiments/runner.py) and TD3Config
 
 from absl import app
 
-from hyperjax.experiments import cli
+from hyperjax.experiments import quiet
+
+with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothing else
+    from hyperjax.experiments import cli
 
 cli.define_for("td3")
 
