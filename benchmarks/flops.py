@@ -2,7 +2,7 @@
 
 F = multiply-adds of one Q network's forward pass for one sample = the entries of every weight
 matrix it applies (kernels; biases and elementwise ops are ignored), plus, for hypernetworks,
-the per-sample dynamic network. One SAC update per sample (PAPER_FACTS 9): target twin forward
+the per-sample dynamic network. One SAC update per sample (counted from the authors' code): target twin forward
 (2F), online twin forward + backward (6F), actor step: twin forward with the updated critic
 (2F; for SA-Hyper the backward runs only through the dynamic net, counted as negligible; for
 other critics the backward to the action costs another ~2F), plus the policy network's passes.

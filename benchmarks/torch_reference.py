@@ -1,6 +1,6 @@
 """The authors' PyTorch SAC/TD3 update, re-written to mirror their code for side-by-side timing.
 
-Mirrors PAPER_FACTS.md (github.com/keynans/HypeRL, SAC/ and TD3/): the hypernetwork critic
+Mirrors the authors' code (github.com/keynans/HypeRL, SAC/ and TD3/; docs/authors_code.md): the hypernetwork critic
 (primary ResNet `Meta_Embadding`, one `Head` of three Linear maps per dynamic layer, `bmm`
 dynamic network with W as [B, out, in]), twin critics as two independent networks, xavier MLPs,
 Adam, and their per-step structure: a Python-level `update()` called once per env step that

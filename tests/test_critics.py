@@ -107,7 +107,7 @@ def test_paper_size_parameter_counts():
         counts = summary.critic_param_counts(obs, act)
         for name, count in counts.items():
             assert count == expected_params(name, obs, act), name
-    # PAPER_FACTS 9: one SA-Hyper Q network, in closed form, and "about 9M" in the paper
+    # counted from the authors' code: one SA-Hyper Q network, in closed form, and "about 9M" in the paper
     assert summary.critic_param_counts(27, 8, ("sa_hyper",))["sa_hyper"] == 6_958_594 + 256 * 27 + 262_400 * 8
     assert summary.critic_param_counts(17, 6, ("sa_hyper",))["sa_hyper"] == 8_537_346
 

@@ -69,7 +69,7 @@ def test_generated_weight_spread(mode, variant, dims):
 
     ``kaiming`` must hit the Kaiming-uniform std of each dynamic layer; ``authors`` must match
     the analytic moment-propagation prediction of hyperjax.nn.init (which also reproduces the
-    ~3x-below-Kaiming scale that PAPER_FACTS 1.4 reports).
+    ~3x-below-Kaiming scale that docs/authors_code.md, Hypernetwork reports).
     """
     obs, act = dims
     gen = hyper.WeightGenerator(base_size=act, out_size=1, init_mode=mode, variant=variant)
@@ -84,7 +84,7 @@ def test_generated_weight_spread(mode, variant, dims):
                 mode, meta_size=obs, dynamic_fan_in=fan_in, is_last=is_last, variant=variant
             )
         assert measured == pytest.approx(target, rel=0.08), (mode, variant, dims, fan_in, measured, target)
-    if mode == "authors":  # the authors' init sits well below Kaiming (PAPER_FACTS 1.4)
+    if mode == "authors":  # the authors' init sits well below Kaiming (docs/authors_code.md, Hypernetwork)
         assert float(jnp.std(layers[0].w)) < 0.5 * hinit.kaiming_uniform_std(act)
 
 

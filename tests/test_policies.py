@@ -70,7 +70,7 @@ def test_policies_at_paper_size():
         counts[type(policy).__name__] = hn.count_params(variables)
     assert counts["TanhGaussianPolicy"] == (27 * 256 + 256) + (256 * 256 + 256) + 2 * (256 * 8 + 8)
     assert counts["ContextMLPPolicy"] == (28 * 100 + 100) + (100 * 100 + 100) + (100 * 8 + 8) + 8
-    # Hyper-MAML policy, Ant-Vel dims: primary 6,169,600 + heads 9,725,200 + sigma 8 (PAPER_FACTS 4.2)
+    # Hyper-MAML policy, Ant-Vel dims: primary 6,169,600 + heads 9,725,200 + sigma 8 (the authors' MAML code)
     assert counts["HyperPolicy"] == 6_169_600 + 9_725_200 + 8
 
 

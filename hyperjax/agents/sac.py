@@ -1,6 +1,6 @@
 """Soft Actor-Critic with any registered critic (Haarnoja et al. 2018; the authors' SAC code).
 
-Per update (PAPER_FACTS 3.1): critic step on
+Per update (docs/authors_code.md, SAC): critic step on
 ``r + gamma * discount * (min Q_target(s', a') - alpha log pi(a'|s'))``, then the actor step on
 ``alpha log pi - min Q(s, a~pi)`` with the *updated* critic, then (optionally) the temperature
 step, then Polyak averaging of the target critic.
@@ -29,7 +29,7 @@ from hyperjax.train import offpolicy
 
 @dataclasses.dataclass
 class SACConfig:
-    """SAC hyperparameters; the defaults are the ``paper`` preset (PAPER_FACTS 3.1)."""
+    """SAC hyperparameters; the defaults are the ``paper`` preset (docs/authors_code.md, SAC)."""
 
     critic: str = cfg.field("sa_hyper", "Q network, by name (paper: sa_hyper).", valid=lambda: critics.CRITICS)
     critic_overrides: dict = cfg.field(
@@ -133,13 +133,13 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         return policies.sample_tanh_gaussian(key, mean, log_std)[0][0]
 
     def act(state: SACState, obs: jax.Array) -> jax.Array:
-        # tanh(mean): the authors' raw-mean evaluation is a bug (PAPER_FACTS 8.5)
+        # tanh(mean): the authors' raw-mean evaluation is a bug (docs/authors_code.md, bug 5)
         return jnp.tanh(actor.apply(state.actor_params, obs[None])[0][0])
 
     def update(state: SACState, batch: types.Transition, key: jax.Array, step: jax.Array):
         del step
         # one draw for the step's two action samples (s' for the target, s for the actor): one
-        # PRNG call instead of a split and two (-4% of the MLP update on CPU, benchmarks/NOTES.md)
+        # PRNG call instead of a split and two (measured in benchmarks/NOTES.md)
         next_noise, actor_noise = jax.random.normal(key, (2,) + batch.action.shape, batch.action.dtype)
         alpha = jnp.exp(state.log_alpha)
 

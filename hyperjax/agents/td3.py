@@ -1,6 +1,6 @@
 """TD3 with any registered critic (Fujimoto et al. 2018; the authors' TD3 code).
 
-Per update (PAPER_FACTS 3.2): critic step on
+Per update (docs/authors_code.md, TD3): critic step on
 ``r + gamma * discount * min Q_target(s', clip(pi_target(s') + clip(N(0, 0.2), +-0.5)))``; every
 ``policy_delay`` steps an actor step on ``-Q1(s, pi(s))`` and Polyak averaging of both targets.
 Networks take the TD3 code base's initialisation (PyTorch's default Linear init for the actor
@@ -26,7 +26,7 @@ from hyperjax.train import offpolicy
 
 @dataclasses.dataclass
 class TD3Config:
-    """TD3 hyperparameters; the defaults are the ``paper`` preset (PAPER_FACTS 3.2)."""
+    """TD3 hyperparameters; the defaults are the ``paper`` preset (docs/authors_code.md, TD3)."""
 
     critic: str = cfg.field("sa_hyper", "Q network, by name (paper: sa_hyper).", valid=lambda: critics.CRITICS)
     critic_overrides: dict = cfg.field(

@@ -13,7 +13,7 @@ import numpy as np
 # The paper's four MuJoCo tasks in their current versions, plus Pendulum-v1 (classic control,
 # no MuJoCo) for quick tests and demos.
 ENVS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Pendulum-v1")
-# PAPER_FACTS 6.4 / bug 16: the authors' Ant has no control cost; the survive bonus of 1, the
+# docs/authors_code.md (Environments, bug 16): the authors' Ant has no control cost; the survive bonus of 1, the
 # healthy z range [0.2, 1.0] and the clipped contact forces in the observation are v5's defaults.
 _PAPER_KWARGS = {"Ant-v5": dict(ctrl_cost_weight=0.0)}
 INSTALL_HINT = "pip install 'hyperjax[native]' (gymnasium with MuJoCo)"

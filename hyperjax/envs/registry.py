@@ -25,7 +25,7 @@ NATIVE_ENVS = native.ENVS
 ENVS = ("pendulum", *_BRAX_ENVS, *NATIVE_ENVS)
 DEFAULT_EPISODE_LENGTH = {"pendulum": 200}
 
-# PAPER_FACTS 6.4: the authors' single-task Ant has no control cost, survive bonus 1 and a
+# docs/authors_code.md (Environments): the authors' single-task Ant has no control cost, survive bonus 1 and a
 # healthy torso height in [0.2, 1.0] (Brax's defaults already match the last two).
 _PAPER_KWARGS = {"ant": dict(ctrl_cost_weight=0.0, healthy_reward=1.0, healthy_z_range=(0.2, 1.0))}
 

@@ -107,7 +107,7 @@ def main(algo: str, argv) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except runner.Interrupted as e:
-        print(f"\n{e}", file=sys.stderr)
+        print(("\n" if sys.stderr.isatty() else "") + str(e), file=sys.stderr)  # after a \r progress bar
         sys.exit(130)
     except KeyboardInterrupt:  # a second Ctrl-C: out at once (the last checkpoint stays)
         print(

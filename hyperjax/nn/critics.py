@@ -2,7 +2,7 @@
 ``q`` of shape ``[num_critics, B]`` (twin critics by default, fully independent parameters
 stacked on a leading axis of every leaf).
 
-Build them by name with :func:`make_critic`. Sizes follow PAPER_FACTS.md section 2. A critic's
+Build them by name with :func:`make_critic`. Sizes follow docs/authors_code.md (Baselines). A critic's
 own facts live in its registry entry (``CRITICS``): its preset sizes and the authors' learning rate
 for it. Every critic takes ``variant``, the authors' code base whose initialisation it reproduces
 (``sac`` or ``td3``): the agent names its code base, the critic decides what that means for it.

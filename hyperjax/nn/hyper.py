@@ -84,7 +84,7 @@ class PrimaryNetwork(nn.Module):
     """The paper's primary ResNet: meta ``[B, meta]`` -> latent ``[B, widths[-1]]``.
 
     ``Linear(meta, 256), 2 x RB(256), Linear(256, 512), 2 x RB(512), Linear(512, 1024),
-    2 x RB(1024)``; no final nonlinearity (PAPER_FACTS.md 1.1).
+    2 x RB(1024)``; no final nonlinearity (docs/authors_code.md, Hypernetwork).
     """
 
     widths: Sequence[int] = LATENT_WIDTHS

@@ -1,6 +1,6 @@
 """Initialisers of the hypernetwork, and an analytic model of the scale they produce.
 
-Two named modes (PAPER_FACTS.md sections 1.2-1.4):
+Two named modes (docs/authors_code.md, Hypernetwork):
 
 * ``authors`` (default): the bounds of the authors' PyTorch code, which produced the paper's
   results. Primary-network weights U(+-bound(fan_in)), biases PyTorch's default

@@ -8,7 +8,7 @@ import jax
 
 from hyperjax.nn import init as hinit
 
-# The authors' two code bases initialise their plain Linear layers differently (PAPER_FACTS 2):
+# The authors' two code bases initialise their plain Linear layers differently (docs/authors_code.md, Baselines):
 # ``xavier``: SAC's init_weights, xavier_uniform weights and zero biases;
 # ``torch``: TD3 keeps PyTorch's default nn.Linear, weights and biases U(+-1/sqrt(fan_in)).
 LINEAR_INITS = ("xavier", "torch")

@@ -27,7 +27,7 @@ from hyperjax.train import replay, rollout, trainer
 
 @dataclasses.dataclass
 class LoopConfig:
-    """The protocol around the agent (PAPER_FACTS 3.1/3.2)."""
+    """The protocol around the agent (docs/authors_code.md, SAC and TD3)."""
 
     batch_size: int
     start_steps: int  # random actions while step < start_steps

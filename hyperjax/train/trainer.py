@@ -57,8 +57,8 @@ class Setting:
 
 # XLA:CPU's precise (region-based) copy insertion: with the training state donated, the default
 # analysis copies the whole critic (72 MB for SA-Hyper) every update before Adam overwrites it
-# in place. Measured on the 2-core CPU: SA-Hyper SAC update 149 -> 140 ms, MLP 2.5 -> 2.2 ms;
-# results are bitwise identical (tests/test_agents.py). benchmarks/NOTES.md has the profile.
+# in place. Results are bitwise identical (tests/test_agents.py); the measured gain is in
+# benchmarks/NOTES.md ("changes").
 CPU_COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 
@@ -74,9 +74,9 @@ class SeedLayout:
 
     Several seeds are a leading ``[S]`` axis of every state leaf, and the programs are vmapped
     over it. One seed is special: its state has no seed axis and runs the unvmapped programs,
-    because XLA:CPU compiles a size-1 ``vmap`` of the SA-Hyper update ~1.5x slower (its
-    weight-gradient GEMMs come out transposed and Adam transposes them back; measured 213 vs
-    143 ms, benchmarks/NOTES.md). Outputs come as ``[S, ...]`` either way (``to_seeds``).
+    because XLA:CPU compiles a size-1 ``vmap`` of the SA-Hyper update markedly slower (its
+    weight-gradient GEMMs come out transposed and Adam transposes them back; the measurement is
+    in benchmarks/NOTES.md). Outputs come as ``[S, ...]`` either way (``to_seeds``).
     """
 
     num_seeds: int
