@@ -25,7 +25,8 @@ def test_update_case_and_table():
 
 
 def test_analytic_flops_match_paper_facts():
-    # counted from the authors' code: one SA-Hyper Q forward on Ant (Brax dims) ~ 9.07M multiply-adds; ~47 GFLOP per SAC update
+    # counted from the authors' code: one SA-Hyper Q forward on Ant (Brax dims) ~ 9.07M multiply-adds;
+    # ~47 GFLOP per SAC update
     assert abs(flops.q_forward_macs("sa_hyper", 27, 8) - 9_067_010) == 0
     assert 46e9 < flops.update_flops("sac", "sa_hyper", 27, 8, 256) < 47.5e9
 
