@@ -196,6 +196,21 @@ def test_interrupt_saves_then_resume_equals_uninterrupted_run(tmp_path, sig):
             np.testing.assert_array_equal(a, b)
 
 
+def test_ctrl_c_while_compiling_stops_at_once(tmp_path):
+    logdir = tmp_path / "compiling"
+    cmd = _cli("sac", logdir, "--total_steps=2000", "--eval_every=1000")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for line in proc.stderr:
+        if line.startswith(b"compiling:"):
+            break
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGINT and time.time() - sent < 5  # killed by the signal itself
+    assert b"Traceback" not in proc.stderr.read()
+    assert not (logdir / "checkpoints").exists() or not os.listdir(logdir / "checkpoints")
+
+
 def _saved_config(mngr) -> dict:
     import orbax.checkpoint as ocp
 

@@ -78,12 +78,19 @@ class Interrupted(RuntimeError):
 
 
 class _StopRequests:
-    """Ctrl-C / SIGTERM handlers while a run trains: the first asks the run to stop at the next call
-    boundary (it then checkpoints); a second Ctrl-C raises KeyboardInterrupt at once."""
+    """Ctrl-C / SIGTERM while a run builds, compiles and makes its first training call end the
+    process at once (the signals' default action: nothing is trained yet, and a Python handler
+    could not run before a compilation returns). From ``graceful()`` on, the first one asks the run
+    to stop at the next call boundary (it then checkpoints); a second Ctrl-C raises
+    KeyboardInterrupt at once."""
 
     def __init__(self):
         self.signal_name: str | None = None
         self._previous = {}
+
+    def graceful(self) -> None:
+        for sig in self._previous:
+            signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame):
         del frame
@@ -93,7 +100,7 @@ class _StopRequests:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
+                self._previous[sig] = signal.signal(sig, signal.SIG_DFL)
         return self
 
     def __exit__(self, *exc):
@@ -197,91 +204,99 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
     os.makedirs(logdir, exist_ok=True)
 
     algorithm = algorithms.get(algo)
-    t_build = time.perf_counter()
-    if verbose:
-        print("compiling: init, evaluation and the training program (the first training call)...", file=sys.stderr)
-    trainer = algorithm.make_trainer(agent_config, setting(run_config))
-    keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
-    config = config_dict(algo, run_config, agent_config)
-    mngr = checkpoint.manager(ckpt_dir)
+    with _StopRequests() as stop:  # until the first training call returns: signals end the run at once
+        t_build = time.perf_counter()
+        if verbose:
+            print(
+                "compiling: init, evaluation and the training program (the first training call); "
+                "Ctrl-C now stops at once, nothing is trained yet...",
+                file=sys.stderr,
+            )
+        trainer = algorithm.make_trainer(agent_config, setting(run_config))
+        keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
+        config = config_dict(algo, run_config, agent_config)
+        mngr = checkpoint.manager(ckpt_dir)
 
-    step = 0
-    if run_config.resume:
-        state, step = checkpoint.restore_latest(mngr, jax.eval_shape(trainer.init, keys), config, ignore=RESUMABLE)
-    else:
-        state = trainer.init(keys)
-    with open(os.path.join(logdir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+        step = 0
+        if run_config.resume:
+            state, step = checkpoint.restore_latest(mngr, jax.eval_shape(trainer.init, keys), config, ignore=RESUMABLE)
+        else:
+            state = trainer.init(keys)
+        with open(os.path.join(logdir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
 
-    seeds = run_config.num_seeds
-    columns = ["step", *[f"return_seed{s}" for s in range(seeds)], "return_mean"]
-    columns += [*trainer.metric_names, "steps_per_sec", "wall_s"]  # metrics: means over seeds
-    csv_path = os.path.join(logdir, "metrics.csv")
-    csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None)
-    board = logger.TensorBoard(logdir, resume_step=step if run_config.resume else None)
-    title = f"{algo.upper()} {run_config.env} ({algorithm.run_name(agent_config)})"
-    progress = logger.Progress(run_config.total_steps, step) if verbose else None
-    t_start, last_ckpt = time.perf_counter(), step if run_config.resume else None
+        seeds = run_config.num_seeds
+        columns = ["step", *[f"return_seed{s}" for s in range(seeds)], "return_mean"]
+        columns += [*trainer.metric_names, "steps_per_sec", "wall_s"]  # metrics: means over seeds
+        csv_path = os.path.join(logdir, "metrics.csv")
+        csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None)
+        board = logger.TensorBoard(logdir, resume_step=step if run_config.resume else None)
+        title = f"{algo.upper()} {run_config.env} ({algorithm.run_name(agent_config)})"
+        progress = logger.Progress(run_config.total_steps, step) if verbose else None
+        t_start, last_ckpt = time.perf_counter(), step if run_config.resume else None
 
-    def log_eval(step, metrics, rate):
-        returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)  # [S]
-        row = {"step": step, "return_mean": float(returns.mean()), "steps_per_sec": rate}
-        row.update({f"return_seed{s}": float(r) for s, r in enumerate(returns)})
-        row.update({k: _mean(metrics[k]) for k in trainer.metric_names if k in metrics})
-        row["wall_s"] = round(time.perf_counter() - t_start, 1)
-        csv_log.write(row)
-        board.write(step, row)
-        logger.plot_curves(csv_path, os.path.join(logdir, "curve.png"), title, seeds)
-        return returns
+        def log_eval(step, metrics, rate):
+            returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)  # [S]
+            row = {"step": step, "return_mean": float(returns.mean()), "steps_per_sec": rate}
+            row.update({f"return_seed{s}": float(r) for s, r in enumerate(returns)})
+            row.update({k: _mean(metrics[k]) for k in trainer.metric_names if k in metrics})
+            row["wall_s"] = round(time.perf_counter() - t_start, 1)
+            csv_log.write(row)
+            board.write(step, row)
+            logger.plot_curves(csv_path, os.path.join(logdir, "curve.png"), title, seeds)
+            return returns
 
-    returns = log_eval(step, {}, None) if step == 0 else None
-    since_eval = _Means()
-    rate, num_steps, last_save_time, compiled = None, FIRST_CALL_STEPS, time.perf_counter(), False
-    with _StopRequests() as stop, contextlib.closing(board):
-        while step < run_config.total_steps:
-            next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
-            next_ckpt = (step // run_config.checkpoint_every + 1) * run_config.checkpoint_every
-            num_steps = max(1, min(num_steps, next_eval - step, next_ckpt - step, run_config.total_steps - step))
-            t0 = time.perf_counter()
-            state, metrics = trainer.run_chunk(state, step, num_steps)
-            metrics = jax.device_get(metrics)
-            elapsed = time.perf_counter() - t0
-            if not np.all(metrics["finite"]):
-                bad = [int(s) for s in np.flatnonzero(~np.asarray(metrics["finite"]))]
-                kept = "no checkpoint" if last_ckpt is None else f"the last good checkpoint (step {last_ckpt}) is kept"
-                raise TrainingDiverged(
-                    f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + num_steps}; "
-                    f"stopped, {kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
-                )
-            step += num_steps
-            since_eval.add(metrics, num_steps)
-            if not compiled:  # the first call's time is mostly compilation: no speed from it
-                compiled = True
-                if verbose:
-                    took = time.perf_counter() - t_build
-                    print(f"compiled in {took:.1f} s (with the first {num_steps} training steps)", file=sys.stderr)
-            else:
-                call_rate = num_steps / elapsed
-                rate = call_rate if rate is None else 0.7 * rate + 0.3 * call_rate
-                num_steps = int(min(MAX_CALL_STEPS, 10 * num_steps, max(1, call_rate * CALL_SECONDS)))
-            if step % run_config.eval_every == 0:
-                returns = log_eval(step, since_eval.result(), rate)
-                since_eval = _Means()
-            minutes = (time.perf_counter() - last_save_time) / 60
-            timed_out = run_config.checkpoint_minutes > 0 and minutes >= run_config.checkpoint_minutes
-            if (
-                step % run_config.checkpoint_every == 0
-                or step == run_config.total_steps
-                or timed_out
-                or stop.signal_name
-            ):
-                checkpoint.save(mngr, step, state, config)
-                last_ckpt, last_save_time = step, time.perf_counter()
-            if progress:
-                msg = f"last eval return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"
-                progress.update(step, msg, rate)
-            if stop.signal_name and step < run_config.total_steps:
-                raise Interrupted(step, stop.signal_name)
+        returns = log_eval(step, {}, None) if step == 0 else None
+        since_eval = _Means()
+        rate, num_steps, last_save_time, compiled = None, FIRST_CALL_STEPS, time.perf_counter(), False
+        with contextlib.closing(board):
+            while step < run_config.total_steps:
+                next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
+                next_ckpt = (step // run_config.checkpoint_every + 1) * run_config.checkpoint_every
+                num_steps = max(1, min(num_steps, next_eval - step, next_ckpt - step, run_config.total_steps - step))
+                t0 = time.perf_counter()
+                state, metrics = trainer.run_chunk(state, step, num_steps)
+                metrics = jax.device_get(metrics)
+                elapsed = time.perf_counter() - t0
+                if not np.all(metrics["finite"]):
+                    bad = [int(s) for s in np.flatnonzero(~np.asarray(metrics["finite"]))]
+                    kept = "no checkpoint"
+                    if last_ckpt is not None:
+                        kept = f"the last good checkpoint (step {last_ckpt}) is kept"
+                    raise TrainingDiverged(
+                        f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + num_steps}; "
+                        f"stopped, {kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
+                    )
+                step += num_steps
+                since_eval.add(metrics, num_steps)
+                if not compiled:  # the first call's time is mostly compilation: no speed from it
+                    compiled = True
+                    stop.graceful()
+                    if verbose:
+                        took = time.perf_counter() - t_build
+                        print(f"compiled in {took:.1f} s (with the first {num_steps} training steps)", file=sys.stderr)
+                else:
+                    call_rate = num_steps / elapsed
+                    rate = call_rate if rate is None else 0.7 * rate + 0.3 * call_rate
+                    num_steps = int(min(MAX_CALL_STEPS, 10 * num_steps, max(1, call_rate * CALL_SECONDS)))
+                if step % run_config.eval_every == 0:
+                    returns = log_eval(step, since_eval.result(), rate)
+                    since_eval = _Means()
+                minutes = (time.perf_counter() - last_save_time) / 60
+                timed_out = run_config.checkpoint_minutes > 0 and minutes >= run_config.checkpoint_minutes
+                if (
+                    step % run_config.checkpoint_every == 0
+                    or step == run_config.total_steps
+                    or timed_out
+                    or stop.signal_name
+                ):
+                    checkpoint.save(mngr, step, state, config)
+                    last_ckpt, last_save_time = step, time.perf_counter()
+                if progress:
+                    msg = f"last eval return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"
+                    progress.update(step, msg, rate)
+                if stop.signal_name and step < run_config.total_steps:
+                    raise Interrupted(step, stop.signal_name)
     if returns is None:
         returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)
     return {"step": step, "returns": np.asarray(returns), "logdir": logdir, "state": state}
