@@ -109,9 +109,9 @@ def main(algo: str, argv) -> None:
     except runner.Interrupted as e:
         print(("\n" if sys.stderr.isatty() else "") + str(e), file=sys.stderr)  # after a \r progress bar
         sys.exit(130)
-    except KeyboardInterrupt:  # a second Ctrl-C: out at once (the last checkpoint stays)
+    except KeyboardInterrupt:  # a second Ctrl-C (or one before training began): out at once
         print(
-            "\ninterrupted twice: stopped without saving; --resume continues from the last checkpoint", file=sys.stderr
+            "\ninterrupted: stopped at once, nothing saved; --resume continues from the last checkpoint", file=sys.stderr
         )
         sys.exit(130)
     returns = result["returns"]
