@@ -1,13 +1,16 @@
 """The two interfaces of the agents: ``Agent`` (an off-policy learner's pure functions) and
 ``Algorithm`` (what the runner and the CLI know of an algorithm: its registry entry)."""
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import optax
 
+from hyperjax import config as cfg
 from hyperjax import types
+from hyperjax.nn import critics
 from hyperjax.train import trainer
 
 Metrics = dict[str, jax.Array]
@@ -28,6 +31,24 @@ class Agent(NamedTuple):
     explore: Callable[[Any, jax.Array, jax.Array], jax.Array]
     act: Callable[[Any, jax.Array], jax.Array]
     update: Callable[[Any, types.Transition, jax.Array, jax.Array], tuple[Any, Metrics]]
+
+
+@dataclasses.dataclass
+class ActorCriticConfig:
+    """The fields SAC and TD3 share, declared once (their configs extend it; paper values as defaults)."""
+
+    critic: str = cfg.field("sa_hyper", "Q network, by name (paper: sa_hyper).", valid=lambda: critics.CRITICS)
+    critic_overrides: dict = cfg.field(
+        help="JSON of the critic's module fields, e.g. '{\"hidden_sizes\": [64]}'.", default_factory=dict
+    )
+    actor_hidden_sizes: Sequence[int] = cfg.field(
+        (256, 256), "Policy MLP widths (paper: 256,256).", valid=cfg.POSITIVE_INT
+    )
+    critic_lr: float | None = cfg.field(
+        None, "Critic Adam learning rate; unset: the critic's own (paper: 5e-5 hyper, 3e-4 others).", valid=cfg.POSITIVE
+    )
+    actor_lr: float = cfg.field(3e-4, "Policy Adam learning rate (paper: 3e-4).", valid=cfg.POSITIVE)
+    gamma: float = cfg.field(0.99, "Discount factor (paper: 0.99).", valid=cfg.UNIT_INTERVAL)
 
 
 class Algorithm(NamedTuple):

@@ -11,7 +11,7 @@ only (paper Fig. 2; tested on the jaxpr in tests/test_agents.py).
 """
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -28,23 +28,11 @@ from hyperjax.train import offpolicy
 
 
 @dataclasses.dataclass
-class SACConfig:
+class SACConfig(base.ActorCriticConfig):
     """SAC hyperparameters; the defaults are the ``paper`` preset (docs/authors_code.md, SAC)."""
 
-    critic: str = cfg.field("sa_hyper", "Q network, by name (paper: sa_hyper).", valid=lambda: critics.CRITICS)
-    critic_overrides: dict = cfg.field(
-        help="JSON of the critic's module fields, e.g. '{\"hidden_sizes\": [64]}'.", default_factory=dict
-    )
-    actor_hidden_sizes: Sequence[int] = cfg.field(
-        (256, 256), "Policy MLP widths (paper: 256,256).", valid=cfg.POSITIVE_INT
-    )
     batch_size: int = cfg.field(256, "Transitions per gradient step (paper: 256).", valid=cfg.POSITIVE_INT)
-    critic_lr: float | None = cfg.field(
-        None, "Critic Adam learning rate; unset: the critic's own (paper: 5e-5 hyper, 3e-4 others).", valid=cfg.POSITIVE
-    )
-    actor_lr: float = cfg.field(3e-4, "Policy Adam learning rate (paper: 3e-4).", valid=cfg.POSITIVE)
     alpha_lr: float = cfg.field(3e-4, "Temperature Adam learning rate, with --autotune_alpha.", valid=cfg.POSITIVE)
-    gamma: float = cfg.field(0.99, "Discount factor (paper: 0.99).", valid=cfg.UNIT_INTERVAL)
     tau: float = cfg.field(
         0.005, "Polyak rate of the target critic per update (paper: 0.005).", valid=cfg.UNIT_INTERVAL
     )
@@ -81,17 +69,13 @@ class Losses(NamedTuple):
 
 
 def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
-    def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
-        q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
-        return td.q_regression_loss(q, target), q
-
     def actor_loss(actor_params, critic_params, obs, alpha, noise):
         mean, log_std = actor.apply(actor_params, obs)
         action, log_prob = policies.tanh_gaussian(mean, log_std, noise)
         q = jnp.min(critic.apply(critic_params, obs, action), axis=0)
         return jnp.mean(alpha * log_prob - q), log_prob
 
-    return Losses(critic=critic_loss, actor=actor_loss)
+    return Losses(critic=td.make_critic_loss(critic), actor=actor_loss)
 
 
 def make_networks(config: SACConfig, action_size: int) -> tuple[nn.Module, nn.Module]:

@@ -63,6 +63,17 @@ def q_regression_loss(q_tm1: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.sum(jnp.mean((q_tm1 - target) ** 2, axis=-1))
 
 
+def make_critic_loss(critic):
+    """``(critic_params, batch: Transition [B], target [B]) -> (loss, q [num_critics, B])`` for a
+    critic module: its Q values at the batch's (s, a) regressed onto the target."""
+
+    def critic_loss(critic_params, batch, target: jax.Array):
+        q = critic.apply(critic_params, batch.obs, batch.action)
+        return q_regression_loss(q, target), q
+
+    return critic_loss
+
+
 def temperature_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float) -> jax.Array:
     """SAC's temperature loss ``-mean(log_alpha * (log pi + target_entropy))`` (log-probs held fixed).
 

@@ -8,7 +8,7 @@ and plain critics, the TD3 primary-network bound for hypernetworks).
 """
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -25,22 +25,10 @@ from hyperjax.train import offpolicy
 
 
 @dataclasses.dataclass
-class TD3Config:
+class TD3Config(base.ActorCriticConfig):
     """TD3 hyperparameters; the defaults are the ``paper`` preset (docs/authors_code.md, TD3)."""
 
-    critic: str = cfg.field("sa_hyper", "Q network, by name (paper: sa_hyper).", valid=lambda: critics.CRITICS)
-    critic_overrides: dict = cfg.field(
-        help="JSON of the critic's module fields, e.g. '{\"hidden_sizes\": [64]}'.", default_factory=dict
-    )
-    actor_hidden_sizes: Sequence[int] = cfg.field(
-        (256, 256), "Policy MLP widths (paper: 256,256).", valid=cfg.POSITIVE_INT
-    )
     batch_size: int = cfg.field(100, "Transitions per gradient step (paper: 100).", valid=cfg.POSITIVE_INT)
-    critic_lr: float | None = cfg.field(
-        None, "Critic Adam learning rate; unset: the critic's own (paper: 5e-5 hyper, 3e-4 others).", valid=cfg.POSITIVE
-    )
-    actor_lr: float = cfg.field(3e-4, "Policy Adam learning rate (paper: 3e-4).", valid=cfg.POSITIVE)
-    gamma: float = cfg.field(0.99, "Discount factor (paper: 0.99).", valid=cfg.UNIT_INTERVAL)
     tau: float = cfg.field(0.005, "Polyak rate of both targets per actor step (paper: 0.005).", valid=cfg.UNIT_INTERVAL)
     policy_delay: int = cfg.field(2, "Critic steps per actor and target step (paper: 2).", valid=cfg.POSITIVE_INT)
     target_noise: float = cfg.field(
@@ -78,15 +66,11 @@ class Losses(NamedTuple):
 
 
 def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
-    def critic_loss(critic_params, batch: types.Transition, target: jax.Array):
-        q = critic.apply(critic_params, batch.obs, batch.action)  # [2, B]
-        return td.q_regression_loss(q, target), q
-
     def actor_loss(actor_params, critic_params, obs):
         q = critic.apply(critic_params, obs, actor.apply(actor_params, obs))
         return -jnp.mean(q[0])  # Q1, as the authors' code
 
-    return Losses(critic=critic_loss, actor=actor_loss)
+    return Losses(critic=td.make_critic_loss(critic), actor=actor_loss)
 
 
 def make_networks(config: TD3Config, action_size: int) -> tuple[nn.Module, nn.Module]:

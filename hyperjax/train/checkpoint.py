@@ -98,7 +98,8 @@ def _rebuild(abstract_state, arrays: dict, structure: dict, where) -> object:
         if shape != tuple(a.shape):
             raise CheckpointError(f"--resume: leaf {path} has shape {shape} in the checkpoint, {tuple(a.shape)} now")
         leaves.append(jnp.asarray(arrays[str(index)], a.dtype) if str(index) in arrays else jnp.zeros(a.shape, a.dtype))
-    extra = [p for p in structure["paths"] if p not in set(paths)]
+    known = set(paths)
+    extra = [p for p in structure["paths"] if p not in known]
     if extra:
         raise CheckpointError(f"--resume: the checkpoint in {where} has leaf {extra[0]}, which this run's state lacks")
     return jax.tree.unflatten(jax.tree.structure(abstract_state), leaves)
