@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hyperjax.agents import base, registry, sac, td3
+from hyperjax.agents import base, maml, registry, sac, td3
 from hyperjax.experiments import runner
 from hyperjax.nn import critics
 from hyperjax.train import logger, trainer
@@ -18,18 +18,21 @@ GENERIC = ["hyperjax/train", "hyperjax/experiments/runner.py", "hyperjax/experim
 
 
 def test_registered_algorithms():
-    assert set(registry.ALGORITHMS) == {"sac", "td3"}
+    assert set(registry.ALGORITHMS) == {"sac", "td3", "maml"}
     for name, algorithm in registry.ALGORITHMS.items():
         assert algorithm.name == name and dataclasses.is_dataclass(algorithm.config)
         assert algorithm.make_config() == algorithm.config()  # the defaults are the paper preset
+        assert set(algorithm.run_defaults) <= {f.name for f in dataclasses.fields(runner.RunConfig)}
+    for algorithm in (sac.ALGORITHM, td3.ALGORITHM):
         assert algorithm.run_name(algorithm.config(critic="d2rl")) == "d2rl"
+    assert maml.ALGORITHM.run_name(maml.MAMLConfig(policy="context", first_order=True)) == "context_fo"
     assert sac.ALGORITHM.first_update(sac.SACConfig(batch_size=64)) == 65  # more than a batch
     assert td3.ALGORITHM.first_update(td3.TD3Config(start_steps=500)) == 501  # from t >= start_steps
     fujimoto = td3.ALGORITHM.make_config("sfujim", gamma=0.98)
     assert (fujimoto.batch_size, fujimoto.start_steps, fujimoto.gamma) == (256, 25_000, 0.98)
     with pytest.raises(ValueError, match=r"unknown td3 preset 'x'; valid: paper, sfujim"):
         td3.ALGORITHM.make_config("x")
-    with pytest.raises(ValueError, match=r"unknown algorithm 'ppo'; valid: sac, td3"):
+    with pytest.raises(ValueError, match=r"unknown algorithm 'ppo'; valid: sac, td3, maml"):
         registry.get("ppo")
 
 
@@ -47,7 +50,7 @@ def test_generic_layers_name_no_algorithm_critic_or_metric():
     agent = sac.make_agent(sac.SACConfig(critic="mlp"), 3, 1)
     batch = jax.tree.map(lambda x: jnp.zeros((4, *x.shape)), runner_example_transition())
     metrics = jax.eval_shape(agent.update, agent.init(jax.random.key(0)), batch, jax.random.key(0), 0)[1]
-    names = set(registry.ALGORITHMS) | set(critics.CRITICS) | set(metrics)
+    names = set(registry.ALGORITHMS) | set(critics.CRITICS) | set(metrics) | set(maml.METRICS) | set(maml.POLICIES)
     root = os.path.join(os.path.dirname(__file__), "..")
     for path in GENERIC:
         assert not names & _string_constants(os.path.join(root, path)), path

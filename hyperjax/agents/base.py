@@ -65,6 +65,10 @@ class Algorithm(NamedTuple):
       presets: named field overrides over the defaults, ``{"paper": {}}`` at least.
       make_agent: ``(config, obs_size, action_size) -> Agent`` for algorithms built on ``Agent``
         (the off-policy ones), so benchmarks and tests reach the agent through the registry.
+      run_defaults: ``RunConfig`` defaults of its entry point where they differ (e.g. MAML's
+        400 iterations on ``halfcheetah_vel``).
+      step_name: what one training step is (``env steps``; MAML: ``iterations``), for progress and plots.
+      first_call_steps: steps of the first training call (it compiles; later calls are sized to seconds).
     """
 
     name: str
@@ -75,6 +79,9 @@ class Algorithm(NamedTuple):
     run_name: Callable[[Any], str]
     presets: Mapping[str, Mapping[str, Any]]
     make_agent: Callable[[Any, int, int], Agent] | None = None
+    run_defaults: Mapping[str, Any] = {}
+    step_name: str = "env steps"
+    first_call_steps: int = 10
 
     def make_config(self, preset: str = "paper", **overrides) -> Any:
         """The config of a named preset with ``overrides`` on top."""

@@ -27,11 +27,12 @@ def _kind(field: dataclasses.Field) -> str:
     raise TypeError(f"no flag type for {field.name}: {text}")
 
 
-def define(*classes) -> None:
-    """Defines one flag per dataclass field, defaulting to the field's default."""
+def define(*classes, defaults: dict | None = None) -> None:
+    """Defines one flag per dataclass field, defaulting to ``defaults`` or else the field's default."""
+    defaults = defaults or {}
     for cls in classes:
         for field in dataclasses.fields(cls):
-            default = cfg.default_of(field)
+            default = defaults.get(field.name, cfg.default_of(field))
             help_text = cfg.help_text(field)
             kind = _kind(field)
             if kind == "bool":
@@ -59,7 +60,7 @@ def _tuples(value):
 def define_for(algo: str) -> None:
     """The flags of an entry point: ``RunConfig``'s, the algorithm's config's, and ``--preset``."""
     algorithm = algorithms.get(algo)
-    define(runner.RunConfig, algorithm.config)
+    define(runner.RunConfig, algorithm.config, defaults=dict(algorithm.run_defaults))
     flags.DEFINE_enum(
         "preset", "paper", list(algorithm.presets), f"named {algo} hyperparameters; explicit flags override them"
     )
@@ -98,7 +99,8 @@ def main(algo: str, argv) -> None:
         print(
             f"{algo.upper()} | env {run_config.env} "
             f"({runner.env_spec(run_config).describe()}) | {algorithm.run_name(agent_config)} | "
-            f"{run_config.num_seeds} seed(s) from {run_config.seed} | {run_config.total_steps:,} steps | "
+            f"{run_config.num_seeds} seed(s) from {run_config.seed} | "
+            f"{run_config.total_steps:,} {algorithm.step_name} | "
             f"device {jax.devices()[0].device_kind}",
             file=sys.stderr,
         )

@@ -25,7 +25,6 @@ from hyperjax.train import checkpoint, logger
 from hyperjax.train import trainer as trainer_lib
 
 CALL_SECONDS = 4.0  # each training call is sized to about this long: progress and Ctrl-C within seconds
-FIRST_CALL_STEPS = 10  # the first call compiles; later ones are sized from the measured speed
 MAX_CALL_STEPS = 10_000
 # config keys a resumed run may change
 RESUMABLE = (
@@ -53,12 +52,16 @@ class RunConfig:
     )
     seed: int = cfg.field(0, "First seed; several seeds are seed, seed+1, ...", valid=cfg.NON_NEGATIVE)
     num_seeds: int = cfg.field(1, "Seeds trained together in one program.", valid=cfg.POSITIVE_INT)
-    total_steps: int = cfg.field(1_000_000, "Env steps per seed (paper: 1M).", valid=cfg.POSITIVE_INT)
-    eval_every: int = cfg.field(5000, "Env steps between evaluations (paper: 5000).", valid=cfg.POSITIVE_INT)
-    eval_episodes: int = cfg.field(10, "Deterministic episodes per evaluation (paper: 10).", valid=cfg.POSITIVE_INT)
+    total_steps: int = cfg.field(
+        1_000_000, "Training steps per seed: env steps (SAC/TD3, paper 1M) or MAML iterations.", valid=cfg.POSITIVE_INT
+    )
+    eval_every: int = cfg.field(5000, "Training steps between evaluations (paper: 5000).", valid=cfg.POSITIVE_INT)
+    eval_episodes: int = cfg.field(
+        10, "Episodes per evaluation (paper: 10 deterministic; MAML: per test task, 20).", valid=cfg.POSITIVE_INT
+    )
     buffer_size: int = cfg.field(1_000_000, "Replay capacity in transitions (paper: 1M).", valid=cfg.POSITIVE_INT)
     logdir: str | None = cfg.field(None, "Output folder; unset: runs/{algo}_{env}_{critic}_seed{seed}.")
-    checkpoint_every: int = cfg.field(50_000, "Env steps between checkpoints.", valid=cfg.POSITIVE_INT)
+    checkpoint_every: int = cfg.field(50_000, "Training steps between checkpoints.", valid=cfg.POSITIVE_INT)
     checkpoint_minutes: float = cfg.field(
         20.0, "Also checkpoint when this many minutes passed since the last one; 0: off.", valid=cfg.NON_NEGATIVE
     )
@@ -180,6 +183,14 @@ class _Means:
             return {k: self.sums[k] / self.weights[k] for k in self.sums}
 
 
+def evaluate(trainer: trainer_lib.Trainer, state, step: int) -> dict:
+    """``{'return': [S], **extra_returns}``: the trainer's evaluation, averaged per seed."""
+    evaluation = trainer.evaluate(state, step)
+    if not isinstance(evaluation, dict):
+        evaluation = {"return": evaluation}
+    return {k: np.asarray(v).mean(axis=1) for k, v in evaluation.items()}
+
+
 def _mean(values) -> float:
     """Mean over seeds of the finite entries ('' when none: e.g. no update in the chunk yet)."""
     values = np.asarray(values)[np.isfinite(values)]
@@ -227,28 +238,33 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
 
         seeds = run_config.num_seeds
         columns = ["step", *[f"return_seed{s}" for s in range(seeds)], "return_mean"]
+        columns += [f"{name}_mean" for name in trainer.extra_returns]
         columns += [*trainer.metric_names, "steps_per_sec", "wall_s"]  # metrics: means over seeds
         csv_path = os.path.join(logdir, "metrics.csv")
         csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None)
         board = logger.TensorBoard(logdir, resume_step=step if run_config.resume else None)
         title = f"{algo.upper()} {run_config.env} ({algorithm.run_name(agent_config)})"
-        progress = logger.Progress(run_config.total_steps, step) if verbose else None
+        progress = logger.Progress(run_config.total_steps, step, unit=algorithm.step_name) if verbose else None
         t_start, last_ckpt = time.perf_counter(), step if run_config.resume else None
 
         def log_eval(step, metrics, rate):
-            returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)  # [S]
+            evaluation = evaluate(trainer, state, step)
+            returns = evaluation["return"]  # [S]
             row = {"step": step, "return_mean": float(returns.mean()), "steps_per_sec": rate}
             row.update({f"return_seed{s}": float(r) for s, r in enumerate(returns)})
+            row.update({f"{name}_mean": float(evaluation[name].mean()) for name in trainer.extra_returns})
             row.update({k: _mean(metrics[k]) for k in trainer.metric_names if k in metrics})
             row["wall_s"] = round(time.perf_counter() - t_start, 1)
             csv_log.write(row)
             board.write(step, row)
-            logger.plot_curves(csv_path, os.path.join(logdir, "curve.png"), title, seeds)
+            logger.plot_curves(
+                csv_path, os.path.join(logdir, "curve.png"), title, seeds, trainer.extra_returns, algorithm.step_name
+            )
             return returns
 
         returns = log_eval(step, {}, None) if step == 0 else None
         since_eval = _Means()
-        rate, num_steps, last_save_time, compiled = None, FIRST_CALL_STEPS, time.perf_counter(), False
+        rate, num_steps, last_save_time, compiled = None, algorithm.first_call_steps, time.perf_counter(), False
         with contextlib.closing(board):
             while step < run_config.total_steps:
                 next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
@@ -298,5 +314,5 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                 if stop.signal_name and step < run_config.total_steps:
                     raise Interrupted(step, stop.signal_name)
     if returns is None:
-        returns = np.asarray(trainer.evaluate(state, step)).mean(axis=1)
+        returns = evaluate(trainer, state, step)["return"]
     return {"step": step, "returns": np.asarray(returns), "logdir": logdir, "state": state}

@@ -45,14 +45,17 @@ def apply_dynamic(layers: Sequence[DynamicLayer], x: jax.Array) -> jax.Array:
     """Runs the per-sample dynamic network.
 
     Args:
-      layers: generated layers, first to last.
+      layers: generated layers, first to last: per sample (``w [B, in, out]``), or one set shared
+        by the whole batch (``w [in, out]``, ``b, g [out]``: e.g. a policy's weights generated
+        once per task and run on all of the task's states, a plain GEMM).
       x: ``[B, in]`` base variable.
 
     Returns:
       ``[B, out]``; ReLU after every layer but the last.
     """
     for i, layer in enumerate(layers):
-        x = (1.0 + layer.g) * jnp.einsum("bi,bio->bo", x, layer.w) + layer.b
+        spec = "bi,bio->bo" if layer.w.ndim == 3 else "bi,io->bo"
+        x = (1.0 + layer.g) * jnp.einsum(spec, x, layer.w) + layer.b
         if i < len(layers) - 1:
             x = nn.relu(x)
     return x

@@ -73,14 +73,29 @@ class HyperPolicy(nn.Module):
     init_mode: str = "authors"
     variant: str = "td3"
     log_std_mode: str = "global"
+    widths: Sequence[int] = hyper.LATENT_WIDTHS
+    blocks_per_width: int = 2
+
+    def network(self, obs_size: int, **kwargs) -> hyper.HyperNetwork:
+        """The hypernetwork inside (its parameters are ``params['hyper']``): ``generate`` its
+        weights once per task and run them on all of the task's states (``hyper.apply_dynamic``).
+        Outside a module: ``policy.network(obs_size, parent=None)``."""
+        out_size = self.action_size * (2 if self.log_std_mode == "head" else 1)
+        return hyper.HyperNetwork(
+            obs_size,
+            out_size,
+            self.hidden_sizes,
+            self.init_mode,
+            self.variant,
+            self.widths,
+            self.blocks_per_width,
+            **kwargs,
+        )
 
     @nn.compact
     def __call__(self, obs: jax.Array, context: jax.Array) -> tuple[jax.Array, jax.Array]:
         layers.check_batch(type(self).__name__, obs=(obs, None), context=(context, None))
-        out_size = self.action_size * (2 if self.log_std_mode == "head" else 1)
-        out = hyper.HyperNetwork(
-            obs.shape[-1], out_size, self.hidden_sizes, self.init_mode, self.variant, name="hyper"
-        )(context, obs)
+        out = self.network(obs.shape[-1], name="hyper")(context, obs)
         mean, head = out[:, : self.action_size], out[:, self.action_size :]
         return mean, _log_std(self, self.log_std_mode, head, obs.shape[0], self.action_size)
 

@@ -68,8 +68,8 @@ def read_csv(path: str) -> list[dict]:
 class Progress:
     """A one-line progress bar with steps/s and ETA (redrawn in place on a terminal)."""
 
-    def __init__(self, total: int, start: int = 0, stream=sys.stderr):
-        self.total, self.start, self.stream = total, start, stream
+    def __init__(self, total: int, start: int = 0, stream=sys.stderr, unit: str = "steps"):
+        self.total, self.start, self.stream, self.unit = total, start, stream, unit.split()[-1]
         self.t0, self.tty = time.perf_counter(), stream.isatty()
         self.rate = None
 
@@ -80,7 +80,9 @@ class Progress:
         eta = (self.total - step) / self.rate if self.rate else float("nan")
         line = f"[{bar}] {step:,}/{self.total:,} ({100 * frac:.1f}%)"
         if self.rate:
-            line += f" | {self.rate:,.1f} steps/s | ETA {_duration(eta)}"
+            per_step = f"{1 / self.rate:,.1f} s per {self.unit.removesuffix('s')}"
+            speed = f"{self.rate:,.1f} {self.unit}/s" if self.rate >= 1 else per_step
+            line += f" | {speed} | ETA {_duration(eta)}"
         line += f" | {message}" if message else ""
         end = "" if self.tty and step < self.total else "\n"
         print(("\r" if self.tty else "") + line, end=end, file=self.stream, flush=True)
@@ -94,8 +96,16 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-def plot_curves(csv_path: str, png_path: str, title: str, num_seeds: int) -> None:
-    """Evaluation return against env steps: one thin line per seed, the mean in bold."""
+def plot_curves(
+    csv_path: str,
+    png_path: str,
+    title: str,
+    num_seeds: int,
+    extra_returns: tuple[str, ...] = (),
+    step_name: str = "environment steps",
+) -> None:
+    """Evaluation return against steps: one thin line per seed, the mean in bold, and the means of
+    ``extra_returns`` (e.g. MAML's before-adaptation return) dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +119,10 @@ def plot_curves(csv_path: str, png_path: str, title: str, num_seeds: int) -> Non
     for s in range(num_seeds):
         ax.plot(steps, [float(r[f"return_seed{s}"]) for r in rows], lw=0.8, alpha=0.5)
     ax.plot(steps, [float(r["return_mean"]) for r in rows], lw=2.2, color="k", label=f"mean of {num_seeds} seed(s)")
-    ax.set(xlabel="environment steps", ylabel="evaluation return", title=title)
+    for name in extra_returns:
+        label = f"{name.replace('_', ' ')} (mean)"
+        ax.plot(steps, [float(r[f"{name}_mean"]) for r in rows], lw=1.8, ls="--", label=label)
+    ax.set(xlabel=step_name, ylabel="evaluation return", title=title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()

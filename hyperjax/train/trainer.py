@@ -25,10 +25,12 @@ class Trainer(NamedTuple):
         maps each of ``metric_names`` to ``[S]`` means over the call (NaN where nothing was
         measured, e.g. before the first update), plus ``finite [S]``: no NaN/inf in the agent's
         state at the chunk's end. Donates ``state``.
-      evaluate: ``(state, step) -> returns [S, eval_episodes]``.
+      evaluate: ``(state, step) -> returns [S, E]`` (``E``: episodes, or tasks), or a dict of such
+        arrays with ``return`` (the headline) and each of ``extra_returns``.
       programs: the jitted programs by name (``.lower(...).compile()`` them ahead of time, count
         their compilations); which names a trainer has is its own (its docstring lists them).
       metric_names: the names ``run_chunk`` reports, for log columns.
+      extra_returns: further evaluation curves (e.g. MAML's ``return_pre``, before adaptation).
     """
 
     init: Callable[[jax.Array], Any]
@@ -36,6 +38,7 @@ class Trainer(NamedTuple):
     evaluate: Callable[[Any, int], Any]
     programs: Mapping[str, Callable]
     metric_names: tuple[str, ...]
+    extra_returns: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

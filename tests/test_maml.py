@@ -1,0 +1,87 @@
+"""MAML: the second-order meta-gradient against finite differences, the hyper policy's per-task
+weights against the module, and learning on 2-D point navigation through the runner."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from hyperjax.agents import maml
+from hyperjax.envs import meta, point_nav, registry
+from hyperjax.experiments import runner
+from hyperjax.nn import policies
+from hyperjax.train import trainer as trainer_lib
+
+SMALL = dict(meta_batch=10, fast_batch=10, num_train_tasks=20, num_test_tasks=10, hidden_sizes=(32, 32))
+SMALL_HYPER = dict(hyper_widths=(32, 64), hyper_hidden_sizes=(32,))
+
+
+def _episodes(key, num_episodes=3, length=5, obs=2, act=2) -> maml.Episodes:
+    k_obs, k_act, k_adv = jax.random.split(key, 3)
+    mask = jnp.ones((num_episodes, length)).at[0, 3:].set(0.0)  # one episode ends early
+    return maml.Episodes(
+        obs=jax.random.normal(k_obs, (num_episodes, length, obs)),
+        action=jax.random.normal(k_act, (num_episodes, length, act)),
+        mask=mask,
+        advantage=jax.random.normal(k_adv, (num_episodes, length)) * mask,
+        returns=jnp.zeros(num_episodes),
+    )
+
+
+def test_second_order_meta_gradient_equals_finite_differences_and_differs_from_first_order():
+    with jax.enable_x64(True):
+        config = maml.MAMLConfig(policy="context", hidden_sizes=(4,))
+        policy = maml.make_policy(config, obs_size=2, action_size=2, context_size=2)
+        params = jax.tree.map(lambda x: x.astype(jnp.float64), policy.init(jax.random.key(0)))
+        params = jax.tree.map(lambda x: x + 0.3, params)  # a non-zero log-std and biases: a generic point
+        pre, post = _episodes(jax.random.key(1)), _episodes(jax.random.key(2))
+        pre, post = (jax.tree.map(lambda x: x.astype(jnp.float64), e) for e in (pre, post))
+        context = jnp.array([0.2, -0.5])
+        lr = 0.5
+        old = policy.dist(
+            policy.task_weights(maml.adapt(policy, params, context, pre, lr, True), context), post.obs.reshape(-1, 2)
+        )
+
+        def loss(p, first_order):
+            return maml.outer_loss_and_kl(policy, p, context, pre, post, old, lr, first_order)[0]
+
+        flat, unravel = ravel_pytree(params)
+        direction = jax.random.normal(jax.random.key(3), flat.shape, jnp.float64)
+        eps = 1e-5
+        numeric = (loss(unravel(flat + eps * direction), False) - loss(unravel(flat - eps * direction), False)) / (
+            2 * eps
+        )
+        second = ravel_pytree(jax.grad(loss)(params, False))[0] @ direction
+        first = ravel_pytree(jax.grad(loss)(params, True))[0] @ direction
+        np.testing.assert_allclose(second, numeric, rtol=1e-6)
+        assert abs(first - numeric) > 1e-3 * abs(numeric)
+
+
+def test_hyper_policy_weights_made_once_per_task_equal_the_module():
+    config = maml.MAMLConfig(policy="hyper", hyper_widths=(16, 32), hyper_hidden_sizes=(8,))
+    policy = maml.make_policy(config, obs_size=5, action_size=3, context_size=1)
+    params = policy.init(jax.random.key(0))
+    obs, context = jax.random.normal(jax.random.key(1), (7, 5)), jnp.array([0.4])
+    mean, log_std = policy.dist(policy.task_weights(params, context), obs)
+    module = policies.HyperPolicy(3, hidden_sizes=(8,), widths=(16, 32))
+    expected = module.apply({"params": params}, obs, jnp.broadcast_to(context, (7, 1)))
+    np.testing.assert_allclose(mean, expected[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_std, expected[1])
+
+
+def test_paper_sizes():
+    """Parameter counts at the paper's sizes on HalfCheetah-Vel (obs 20, act 6, context 1)."""
+    counts = {}
+    for name in maml.POLICIES:
+        policy = maml.make_policy(maml.MAMLConfig(policy=name), obs_size=20, action_size=6, context_size=1)
+        shapes = jax.eval_shape(policy.init, jax.random.key(0))
+        counts[name] = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+    assert counts["vanilla"] == (20 * 100 + 100) + (100 * 100 + 100) + (100 * 6 + 6) + 6
+    assert counts["context"] == counts["vanilla"] + 100
+    # docs/authors_code.md (MAML): primary 6,169,600 + heads 7,359,500 (HalfCheetah) + the log-std
+    assert counts["hyper"] == 6_169_600 + 7_359_500 + 6
+    assert maml.inner_lr(maml.MAMLConfig(policy="hyper")) == 5e-5
+    assert maml.inner_lr(maml.MAMLConfig(policy="vanilla")) == 0.1
