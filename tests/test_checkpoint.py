@@ -60,3 +60,14 @@ def test_another_structure_is_refused_naming_the_path(tmp_path):
     smaller = jax.eval_shape(lambda: {"critic": state.critic})
     with pytest.raises(checkpoint.CheckpointError, match=r"has no leaf \['critic'\]\['w'\]"):
         checkpoint.restore_latest(mngr, smaller, {"run.seed": 0})
+
+
+def test_typed_prng_keys_round_trip(tmp_path):
+    state = {"key": jax.random.key(3), "keys": jax.random.split(jax.random.key(4), 5), "x": jnp.ones(2)}
+    mngr = checkpoint.manager(str(tmp_path / "ckpt"))
+    checkpoint.save(mngr, 1, state, {})
+    restored, _ = checkpoint.restore_latest(mngr, jax.eval_shape(lambda: state), {})
+    assert restored["keys"].shape == (5,) and jnp.issubdtype(restored["keys"].dtype, jax.dtypes.prng_key)
+    for name in ("key", "keys"):
+        np.testing.assert_array_equal(jax.random.key_data(restored[name]), jax.random.key_data(state[name]))
+    np.testing.assert_array_equal(jax.random.uniform(restored["key"]), jax.random.uniform(state["key"]))

@@ -6,7 +6,8 @@ Every leaf is saved under its tree path (``jax.tree_util.keystr``, e.g.
 from an abstract state (``jax.eval_shape`` of the trainer's init) and looks each leaf up by its
 path, so fields that change order cannot swap, and a state whose structure differs is refused
 naming the first path that differs. Any pytree works, including MJX data with zero-size arrays,
-which orbax refuses to write (they are rebuilt as zeros).
+which orbax refuses to write (they are rebuilt as zeros), and typed PRNG keys (saved as their
+key data).
 """
 
 import os
@@ -32,12 +33,20 @@ def _paths_and_leaves(tree) -> tuple[list[str], list]:
     return [jax.tree_util.keystr(path) for path, _ in flat], [leaf for _, leaf in flat]
 
 
+def _is_key(x) -> bool:
+    return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_numpy(x) -> np.ndarray:
+    return np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
     """Writes ``state`` and ``config`` as checkpoint ``step`` and waits until it is complete."""
     paths, leaves = _paths_and_leaves(state)
     # orbax names arrays by their dict keys; tree paths hold characters it would split on, so the
     # arrays go by position and the ``structure`` item maps each position to its path and shape
-    arrays = {str(i): np.asarray(x) for i, x in enumerate(leaves) if np.size(x) > 0}
+    arrays = {str(i): _to_numpy(x) for i, x in enumerate(leaves) if np.size(x) > 0}
     structure = {"paths": paths, "shapes": [list(np.shape(x)) for x in leaves]}
     mngr.save(
         step,
@@ -97,7 +106,11 @@ def _rebuild(abstract_state, arrays: dict, structure: dict, where) -> object:
         index, shape = saved[path]
         if shape != tuple(a.shape):
             raise CheckpointError(f"--resume: leaf {path} has shape {shape} in the checkpoint, {tuple(a.shape)} now")
-        leaves.append(jnp.asarray(arrays[str(index)], a.dtype) if str(index) in arrays else jnp.zeros(a.shape, a.dtype))
+        if _is_key(a):
+            leaves.append(jax.random.wrap_key_data(jnp.asarray(arrays[str(index)])))  # default impl
+        else:
+            array = arrays.get(str(index))
+            leaves.append(jnp.zeros(a.shape, a.dtype) if array is None else jnp.asarray(array, a.dtype))
     known = set(paths)
     extra = [p for p in structure["paths"] if p not in known]
     if extra:
