@@ -1,6 +1,8 @@
 """MAML: the second-order meta-gradient against finite differences, the hyper policy's per-task
 weights against the module, and learning on 2-D point navigation through the runner."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from hyperjax.agents import maml
+from hyperjax.analysis import maml_noise
 from hyperjax.experiments import runner
 from hyperjax.nn import policies
 from hyperjax.train import logger
@@ -101,3 +104,30 @@ def test_learns_point_navigation(tmp_path, policy):
     if policy == "vanilla":  # it cannot tell tasks apart: what it gains on a task, adaptation made
         assert post[-1] > pre[-1] + 10, (pre, post)
     assert result["step"] == 10 and (tmp_path / "curve.png").exists()
+
+
+def test_noise_outputs_table_and_plot(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [
+        dict(policy=p, iteration=it, resample=i, **{"return": float(rng.normal(-50 + it, 1 + (p == "vanilla")))})
+        for p in ("vanilla", "hyper")
+        for it in (5, 10)
+        for i in range(20)
+    ]
+    paths = maml_noise.write_outputs(str(tmp_path), rows, "test")
+    stats = {(s["policy"], s["iteration"]): s for s in maml_noise.summary(rows)}
+    values = [r["return"] for r in rows if r["policy"] == "hyper" and r["iteration"] == 10]
+    np.testing.assert_allclose(stats["hyper", 10]["mean"], np.mean(values))
+    np.testing.assert_allclose(stats["hyper", 10]["std"], np.std(values, ddof=1))
+    assert stats["vanilla", 5]["n"] == 20 and len(stats) == 4
+    table = open(paths["md"]).read()
+    assert "| hyper | 10 | 20 |" in table and os.path.getsize(paths["png"]) > 10_000
+    assert len(logger.read_csv(paths["csv"])) == 80
+
+
+@pytest.mark.slow
+def test_noise_experiment_runs_on_point_navigation(tmp_path):
+    configs = {"context": maml.MAMLConfig(policy="context", **SMALL)}
+    rows = maml_noise.run("point_nav", configs, [1, 3], 4, 2, 5, 0, str(tmp_path), verbose=False)
+    assert [(r["iteration"], r["resample"]) for r in rows] == [(1, i) for i in range(4)] + [(3, i) for i in range(4)]
+    assert (tmp_path / "noise.png").exists() and np.isfinite([r["return"] for r in rows]).all()

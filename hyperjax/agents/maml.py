@@ -158,7 +158,7 @@ class _ClipAction(brax_wrappers.Wrapper):
         return self.env.step(state, jnp.clip(action, -1.0, 1.0))
 
 
-def collect(env, policy: MetaPolicy, weights, key: jax.Array, num_episodes: int, length: int):
+def collect_episodes(env, policy: MetaPolicy, weights, key: jax.Array, num_episodes: int, length: int):
     """``num_episodes`` sampled episodes of one task: a ``Trajectory`` ``[E, T, ...]``."""
 
     def act(w, obs, k):
@@ -245,20 +245,44 @@ class MAMLState:
 METRICS = ("train_return_pre", "train_return_post", "kl", "surrogate_gain", "line_search_steps", "accepted")
 
 
+class Batch(NamedTuple):
+    """One meta-batch of data: ``M`` tasks' episodes before and after adaptation (leaves ``[M, ...]``).
+
+    Attributes:
+      contexts: ``[M, task]`` oracle contexts.
+      pre, post: ``Episodes`` before / after the inner step.
+      old: ``(mean, log_std)`` ``[M, E*T, act]`` of the adapted policies that collected ``post``.
+    """
+
+    contexts: jax.Array
+    pre: Episodes
+    post: Episodes
+    old: tuple[jax.Array, jax.Array]
+
+
 class Functions(NamedTuple):
-    """MAML's pure per-seed functions (the trainer vmaps/jits them; ``maml_noise`` reuses them).
+    """MAML's pure per-seed functions (the trainer vmaps and jits them; benchmarks and the Fig. 5
+    experiment reuse them).
 
     Attributes:
       init: ``key -> MAMLState``.
-      iteration: ``(state, key) -> (params, metrics)``: one meta-step from ``state.params`` with
-        the trajectories ``key`` samples (the state's own key is not touched).
+      collect: ``(params, train_pool, key) -> Batch``: draw a meta-batch of tasks, roll out,
+        adapt, roll out again (data only: no gradient flows out of it).
+      meta_step: ``(params, Batch) -> (params, trpo.TrpoInfo)``: the TRPO outer step.
+      iteration: ``(state, key) -> (params, metrics)``: ``collect`` then ``meta_step`` from
+        ``state.params`` with trajectories sampled from ``key`` (the state's own key is untouched).
       adaptation: ``(params, tasks [N, task], train_pool, key, episodes) -> (pre [N], post [N])``:
         mean episode return per task before and after one inner step.
+      returns: ``(params, tasks [N, task], train_pool, key, episodes) -> [N]``: mean episode
+        return per task without adaptation.
     """
 
     init: Callable
+    collect: Callable
+    meta_step: Callable
     iteration: Callable
     adaptation: Callable
+    returns: Callable
 
 
 def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFamily) -> Functions:
@@ -289,38 +313,42 @@ def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFami
         """Pre-adaptation episodes, the adapted params, post-adaptation episodes (data only)."""
         task_env = meta.with_task(env, task)
         k_pre, k_post = jax.random.split(key)
+        weights = policy.task_weights(params, context)
         pre = process(
-            collect(task_env, policy, policy.task_weights(params, context), k_pre, episodes, length),
-            config.gamma,
-            config.gae_lambda,
+            collect_episodes(task_env, policy, weights, k_pre, episodes, length), config.gamma, config.gae_lambda
         )
         adapted = adapt(policy, params, context, pre, lr, first_order=True)
         post_weights = policy.task_weights(adapted, context)
-        post = process(
-            collect(task_env, policy, post_weights, k_post, episodes, length), config.gamma, config.gae_lambda
-        )
+        trajectory = collect_episodes(task_env, policy, post_weights, k_post, episodes, length)
+        post = process(trajectory, config.gamma, config.gae_lambda)
         return pre, post, policy.dist(post_weights, _flat(post)[0])
 
-    def iteration(state: MAMLState, key: jax.Array):
-        k_tasks, k_data = jax.random.split(key)
-        index = jax.random.randint(k_tasks, (config.meta_batch,), 0, config.num_train_tasks)
-        tasks = state.train_tasks[index]
-        contexts = family.context(tasks, state.train_tasks)
-        keys = jax.random.split(k_data, config.meta_batch)
-        one = functools.partial(one_task, episodes=config.fast_batch)
-        pre, post, old = jax.vmap(one, (None, 0, 0, 0))(state.params, tasks, contexts, keys)
+    def tasks_data(params, tasks, train_pool, key, episodes):
+        contexts = family.context(tasks, train_pool)
+        keys = jax.random.split(key, tasks.shape[0])
+        one = functools.partial(one_task, episodes=episodes)
+        pre, post, old = jax.vmap(one, (None, 0, 0, 0))(params, tasks, contexts, keys)
+        return Batch(contexts, pre, post, jax.lax.stop_gradient(old))
 
+    def collect(params, train_pool, key):
+        k_tasks, k_data = jax.random.split(key)
+        tasks = train_pool[jax.random.randint(k_tasks, (config.meta_batch,), 0, train_pool.shape[0])]
+        return tasks_data(params, tasks, train_pool, k_data, config.fast_batch)
+
+    def meta_step(params, batch: Batch):
         def loss_and_kl(params):
             per_task = jax.vmap(outer_loss_and_kl, (None, None, 0, 0, 0, 0, None, None))
-            loss, kl = per_task(policy, params, contexts, pre, post, old, lr, first_order)
+            loss, kl = per_task(policy, params, batch.contexts, batch.pre, batch.post, batch.old, lr, first_order)
             return loss.mean(), kl.mean()
 
-        params, info = trpo.trpo_step(
-            lambda p: loss_and_kl(p)[0], lambda p: loss_and_kl(p)[1], state.params, trpo_config
-        )
+        return trpo.trpo_step(lambda p: loss_and_kl(p)[0], lambda p: loss_and_kl(p)[1], params, trpo_config)
+
+    def iteration(state: MAMLState, key: jax.Array):
+        batch = collect(state.params, state.train_tasks, key)
+        params, info = meta_step(state.params, batch)
         metrics = {
-            "train_return_pre": pre.returns.mean(),
-            "train_return_post": post.returns.mean(),
+            "train_return_pre": batch.pre.returns.mean(),
+            "train_return_post": batch.post.returns.mean(),
             "kl": info.kl,
             "surrogate_gain": info.loss_before - info.loss_after,
             "line_search_steps": info.ls_steps.astype(jnp.float32),
@@ -329,13 +357,26 @@ def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFami
         return params, metrics
 
     def adaptation(params, tasks, train_pool, key, episodes):
-        contexts = family.context(tasks, train_pool)
-        keys = jax.random.split(key, tasks.shape[0])
-        one = functools.partial(one_task, episodes=episodes)
-        pre, post, _ = jax.vmap(one, (None, 0, 0, 0))(params, tasks, contexts, keys)
-        return pre.returns.mean(-1), post.returns.mean(-1)
+        batch = tasks_data(params, tasks, train_pool, key, episodes)
+        return batch.pre.returns.mean(-1), batch.post.returns.mean(-1)
 
-    return Functions(init, iteration, adaptation)
+    def returns(params, tasks, train_pool, key, episodes):
+        def one(task, context, key):
+            weights = policy.task_weights(params, context)
+            trajectory = collect_episodes(meta.with_task(env, task), policy, weights, key, episodes, length)
+            return jax.vmap(rollout_lib.episode_return)(trajectory).mean()
+
+        contexts = family.context(tasks, train_pool)
+        return jax.vmap(one)(tasks, contexts, jax.random.split(key, tasks.shape[0]))
+
+    return Functions(init, collect, meta_step, iteration, adaptation, returns)
+
+
+def train_step(fns: Functions, state: MAMLState) -> tuple[MAMLState, dict]:
+    """One meta-iteration of a training run: the state's key advances."""
+    key, step_key = jax.random.split(state.key)
+    params, metrics = fns.iteration(state, step_key)
+    return state.replace(params=params, key=key), metrics
 
 
 def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_lib.Trainer:
@@ -359,10 +400,8 @@ def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_li
 
         def body(_, carry):
             state, sums = carry
-            key, step_key = jax.random.split(state.key)
-            params, metrics = fns.iteration(state, step_key)
-            sums = jax.tree.map(jnp.add, sums, metrics)
-            return state.replace(params=params, key=key), sums
+            state, metrics = train_step(fns, state)
+            return state, jax.tree.map(jnp.add, sums, metrics)
 
         zeros = {k: jnp.zeros(()) for k in METRICS}
         state, sums = jax.lax.fori_loop(0, num_steps, body, (state, zeros))

@@ -27,11 +27,14 @@ def _kind(field: dataclasses.Field) -> str:
     raise TypeError(f"no flag type for {field.name}: {text}")
 
 
-def define(*classes, defaults: dict | None = None) -> None:
-    """Defines one flag per dataclass field, defaulting to ``defaults`` or else the field's default."""
+def define(*classes, defaults: dict | None = None, exclude: tuple[str, ...] = ()) -> None:
+    """Defines one flag per dataclass field (but ``exclude``), defaulting to ``defaults`` or else
+    the field's default."""
     defaults = defaults or {}
     for cls in classes:
         for field in dataclasses.fields(cls):
+            if field.name in exclude:
+                continue
             default = defaults.get(field.name, cfg.default_of(field))
             help_text = cfg.help_text(field)
             kind = _kind(field)
@@ -66,10 +69,13 @@ def define_for(algo: str) -> None:
     )
 
 
-def from_flags(cls, preset: dict | None = None):
-    """Builds ``cls`` from the parsed flags; ``preset`` values stand where a flag was not given."""
+def from_flags(cls, preset: dict | None = None, exclude: tuple[str, ...] = ()):
+    """Builds ``cls`` from the parsed flags (``exclude``: fields left at their defaults);
+    ``preset`` values stand where a flag was not given."""
     values = {}
     for field in dataclasses.fields(cls):
+        if field.name in exclude:
+            continue
         value = getattr(flags.FLAGS, field.name)
         if preset and field.name in preset and not flags.FLAGS[field.name].present:
             values[field.name] = preset[field.name]
