@@ -4,8 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from brax.envs import ant as brax_ant
 
-from hyperjax.envs import pendulum, registry
+from hyperjax.envs import locomotion, pendulum, registry
 
 
 def test_registry_names_and_errors():
@@ -20,10 +21,15 @@ def test_registry_names_and_errors():
 
 
 def test_paper_preset_sets_the_authors_ant_reward():
-    paper = registry.make("ant", backend="spring").unwrapped
+    # the reward and the 111-dim observation by hand: tests/test_meta_envs.py
+    paper = registry.make("ant").unwrapped
     brax_default = registry.make("ant", backend="spring", preset="brax").unwrapped
+    assert isinstance(paper, locomotion.PaperAnt) and type(brax_default) is brax_ant.Ant
     assert paper._ctrl_cost_weight == 0.0 and brax_default._ctrl_cost_weight == 0.5
     assert paper._healthy_reward == 1.0 and tuple(paper._healthy_z_range) == (0.2, 1.0)
+    assert paper._contact_cost_weight == 5e-4
+    with pytest.raises(ValueError, match=r"^env 'ant' \(preset 'paper'\) needs contact forces, .* valid: mjx or"):
+        registry.make("ant", backend="spring")
 
 
 def test_pendulum_dynamics_by_hand():

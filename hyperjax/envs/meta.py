@@ -6,7 +6,20 @@ every ``reset``, so one jitted program runs any task and ``jax.vmap`` runs many 
 task array). A ``TaskFamily`` says how tasks are drawn (train / test distributions) and how the
 authors turn a task into the oracle context a policy sees (docs/authors_code.md, Meta-RL).
 
-Families: ``point_nav`` (pure JAX, for tests) and the paper's MuJoCo tasks (see ``FAMILIES``).
+Families: ``point_nav`` (pure JAX, for tests) and the paper's MuJoCo tasks on Brax's MJX backend
+(``envs/locomotion.py``; horizon 200, one task number each):
+
+| family | task | train / test tasks | oracle context |
+|---|---|---|---|
+| ``halfcheetah_vel`` | goal velocity | U[0, 3] / U[0, 3] | (v - min) / (max - min) over the train pool |
+| ``halfcheetah_vel_medium`` | goal velocity | U[0, 2.5] / U[2.5, 3] | as above (test contexts exceed 1) |
+| ``halfcheetah_fwd_back`` | direction +-1 | Bernoulli(0.5) signs | d / max(abs(train pool)) |
+| ``ant_vel`` | goal velocity | U[0, 3] / U[0, 3] | as halfcheetah_vel |
+| ``ant_fwd_back`` | direction +-1 | Bernoulli(0.5) signs | as halfcheetah_fwd_back |
+
+Builder kwargs: ``backend`` (default ``mjx``; the Ant families need it for their contact forces) and,
+for ``ant_fwd_back``, ``heading_bug`` (the authors' headings of +-1 radian; docs/authors_code.md #15).
+Other kwargs are ignored.
 """
 
 from collections.abc import Callable
@@ -17,7 +30,7 @@ import jax.numpy as jnp
 from brax.envs import base
 from brax.envs.wrappers import training as brax_wrappers
 
-from hyperjax.envs import point_nav
+from hyperjax.envs import locomotion, point_nav
 
 
 class TaskFamily(NamedTuple):
@@ -62,6 +75,31 @@ class _WithTask(brax_wrappers.Wrapper):
         return state.replace(info={**state.info, "task": jnp.asarray(self.task, jnp.float32)})
 
 
+def velocity_context(tasks: jax.Array, train_pool: jax.Array) -> jax.Array:
+    """``(v - min) / (max - min)``, min and max over the training pool (authors' bug table #13)."""
+    low, high = jnp.min(train_pool, axis=0), jnp.max(train_pool, axis=0)
+    return (tasks - low) / (high - low)
+
+
+def direction_context(tasks: jax.Array, train_pool: jax.Array) -> jax.Array:
+    """``d / max(abs(train pool))`` (the authors' direction / max)."""
+    return tasks / jnp.max(jnp.abs(train_pool), axis=0)
+
+
+def uniform_tasks(low: float, high: float) -> Callable[[jax.Array, int], jax.Array]:
+    """A sampler of ``[num, 1]`` tasks ~ U[low, high]."""
+
+    def sample(key: jax.Array, num: int) -> jax.Array:
+        return jax.random.uniform(key, (num, 1), minval=low, maxval=high)
+
+    return sample
+
+
+def sign_tasks(key: jax.Array, num: int) -> jax.Array:
+    """``[num, 1]`` directions, +1 or -1 with probability 1/2 each."""
+    return jnp.where(jax.random.bernoulli(key, 0.5, (num, 1)), 1.0, -1.0).astype(jnp.float32)
+
+
 _POINT_NAV = TaskFamily(
     name="point_nav",
     task_size=2,
@@ -71,8 +109,35 @@ _POINT_NAV = TaskFamily(
     default_episode_length=point_nav.HORIZON,
 )
 
-FAMILIES: dict[str, TaskFamily] = {"point_nav": _POINT_NAV}
-_BUILDERS: dict[str, Callable[..., base.Env]] = {"point_nav": lambda **_: point_nav.PointNav()}
+_VEL_0_3 = uniform_tasks(0.0, 3.0)
+FAMILIES: dict[str, TaskFamily] = {
+    "point_nav": _POINT_NAV,
+    "halfcheetah_vel": TaskFamily("halfcheetah_vel", 1, _VEL_0_3, _VEL_0_3, velocity_context),
+    "halfcheetah_vel_medium": TaskFamily(
+        "halfcheetah_vel_medium", 1, uniform_tasks(0.0, 2.5), uniform_tasks(2.5, 3.0), velocity_context
+    ),
+    "halfcheetah_fwd_back": TaskFamily("halfcheetah_fwd_back", 1, sign_tasks, sign_tasks, direction_context),
+    "ant_vel": TaskFamily("ant_vel", 1, _VEL_0_3, _VEL_0_3, velocity_context),
+    "ant_fwd_back": TaskFamily("ant_fwd_back", 1, sign_tasks, sign_tasks, direction_context),
+}
+# The meta tasks whose reward needs MJX's contact forces (any other backend is refused).
+NEEDS_MJX = ("ant_vel", "ant_fwd_back")
+
+
+def _cheetah(kind: str) -> Callable[..., base.Env]:
+    return lambda backend="mjx", **_: locomotion.HalfCheetahTask(kind, backend=backend)
+
+
+_BUILDERS: dict[str, Callable[..., base.Env]] = {
+    "point_nav": lambda **_: point_nav.PointNav(),
+    "halfcheetah_vel": _cheetah("vel"),
+    "halfcheetah_vel_medium": _cheetah("vel"),
+    "halfcheetah_fwd_back": _cheetah("dir"),
+    "ant_vel": lambda backend="mjx", **_: locomotion.AntTask("vel", backend=backend),
+    "ant_fwd_back": lambda backend="mjx", heading_bug=False, **_: locomotion.AntTask(
+        "dir", backend=backend, heading_bug=heading_bug
+    ),
+}
 
 
 def make(name: str, *, episode_length: int | None = None, **kwargs) -> tuple[base.Env, TaskFamily]:
