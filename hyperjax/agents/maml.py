@@ -233,13 +233,20 @@ def outer_loss_and_kl(policy: MetaPolicy, params, context, pre: Episodes, post: 
 @flax.struct.dataclass
 class MAMLState:
     """Per seed. ``train_tasks [P, task]`` / ``test_tasks [N, task]`` are drawn once at init from
-    the run's key; ``eval_key`` is folded with the step at each evaluation (reproducible on resume)."""
+    the run's key; ``eval_key`` is folded with the step at each evaluation (reproducible on resume).
+    Keys are raw key data (the library's convention for state): ``rng()`` / ``eval_rng()`` wrap them."""
 
     params: Any
     train_tasks: jax.Array
     test_tasks: jax.Array
     key: jax.Array
     eval_key: jax.Array
+
+    def rng(self) -> jax.Array:
+        return jax.random.wrap_key_data(self.key)
+
+    def eval_rng(self) -> jax.Array:
+        return jax.random.wrap_key_data(self.eval_key)
 
 
 METRICS = ("train_return_pre", "train_return_post", "kl", "surrogate_gain", "line_search_steps", "accepted")
@@ -305,8 +312,8 @@ def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFami
             params=policy.init(k_params),
             train_tasks=family.sample_train(k_train, config.num_train_tasks),
             test_tasks=family.sample_test(k_test, config.num_test_tasks),
-            key=k_run,
-            eval_key=k_eval,
+            key=jax.random.key_data(k_run),
+            eval_key=jax.random.key_data(k_eval),
         )
 
     def one_task(params, task, context, key, episodes):
@@ -374,9 +381,9 @@ def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFami
 
 def train_step(fns: Functions, state: MAMLState) -> tuple[MAMLState, dict]:
     """One meta-iteration of a training run: the state's key advances."""
-    key, step_key = jax.random.split(state.key)
+    key, step_key = jax.random.split(state.rng())
     params, metrics = fns.iteration(state, step_key)
-    return state.replace(params=params, key=key), metrics
+    return state.replace(params=params, key=jax.random.key_data(key)), metrics
 
 
 def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_lib.Trainer:
@@ -410,7 +417,7 @@ def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_li
         return state, metrics
 
     def evaluate_one(state: MAMLState, step):
-        key = jax.random.fold_in(state.eval_key, step)
+        key = jax.random.fold_in(state.eval_rng(), step)
         pre, post = fns.adaptation(state.params, state.test_tasks, state.train_tasks, key, setting.eval_episodes)
         return {"return": post, "return_pre": pre}
 

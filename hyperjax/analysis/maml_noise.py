@@ -159,9 +159,9 @@ def run(
         t0 = time.perf_counter()
         for it in range(1, last + 1):
             if it in iterations:  # this iteration's step is the last of the resampled ones
-                keys = jax.random.split(jax.random.fold_in(state.key, it), resamples)
-                returns, params = resampled(state, keys, jax.random.fold_in(state.eval_key, it))
-                state = state.replace(params=params, key=jax.random.split(state.key)[0])
+                keys = jax.random.split(jax.random.fold_in(state.rng(), it), resamples)
+                returns, params = resampled(state, keys, jax.random.fold_in(state.eval_rng(), it))
+                state = state.replace(params=params, key=jax.random.key_data(jax.random.split(state.rng())[0]))
                 rows += [
                     dict(policy=policy, iteration=it, resample=i, **{"return": float(r)}) for i, r in enumerate(returns)
                 ]

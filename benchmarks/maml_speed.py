@@ -1,0 +1,143 @@
+"""One MAML-TRPO iteration at the paper's size, split into its phases, per policy.
+
+Run: python -m benchmarks.maml_speed --env=halfcheetah_vel --policies=vanilla,context,hyper
+Writes benchmarks/results/<device>_maml.{json,md}.
+
+Phases (each a jitted program, timed after its compilation; medians of ``--repeats`` calls):
+  raw stepping   ``meta_batch x fast_batch`` envs stepped ``T`` steps with fixed actions (the floor
+                 of the rollouts);
+  rollouts       one rollout of every task's episodes with the policy (pre-adaptation): sampling
+                 from the policy and the per-task weights included;
+  collect        pre rollouts -> baselines and advantages -> the inner step -> post rollouts;
+  meta-step      the TRPO step on the collected batch (CG on Fisher-vector products, line search);
+  iteration      collect + meta-step, as the trainer runs it.
+Adaptation is reported as collect - 2 x rollouts.
+"""
+
+import argparse
+import functools
+import json
+import os
+import platform
+import subprocess
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperjax.agents import maml
+from hyperjax.envs import registry
+
+
+def _timed(fn, *args, repeats: int) -> tuple[float, float]:
+    """``(compile_and_first_call_s, median_s)``."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return first, float(np.median(times))
+
+
+def measure(env_name: str, policy: str, meta_batch: int, fast_batch: int, first_order: bool, repeats: int) -> dict:
+    config = maml.MAMLConfig(policy=policy, meta_batch=meta_batch, fast_batch=fast_batch, first_order=first_order)
+    env, family = registry.EnvSpec(env_name).make_meta()
+    fns = maml.make_functions(config, env, family)
+    state = jax.jit(fns.init)(jax.random.key(0))
+    length, envs = env.episode_length, meta_batch * fast_batch
+    tasks = state.train_tasks[:meta_batch]
+
+    @jax.jit
+    def raw(key):
+        states = jax.vmap(env.reset)(jax.random.split(key, envs))
+        action = jnp.zeros((envs, env.action_size))
+        final, _ = jax.lax.scan(lambda s, _: (jax.vmap(env.step)(s, action), None), states, None, length)
+        return final.reward
+
+    @jax.jit
+    def rollouts(params, key):
+        return fns.returns(params, tasks, state.train_tasks, key, fast_batch)
+
+    collect = jax.jit(fns.collect)
+    meta_step = jax.jit(fns.meta_step)
+    iteration = jax.jit(functools.partial(maml.train_step, fns))
+    key = jax.random.key(1)
+    out = dict(env=env_name, policy=policy, meta_batch=meta_batch, fast_batch=fast_batch, steps=length)
+    out["first_order"] = first_order
+    out["raw_compile_s"], out["raw_s"] = _timed(raw, key, repeats=repeats)
+    out["rollouts_compile_s"], out["rollouts_s"] = _timed(rollouts, state.params, key, repeats=repeats)
+    out["collect_compile_s"], out["collect_s"] = _timed(collect, state.params, state.train_tasks, key, repeats=repeats)
+    batch = collect(state.params, state.train_tasks, key)
+    out["meta_step_compile_s"], out["meta_step_s"] = _timed(meta_step, state.params, batch, repeats=repeats)
+    out["iteration_compile_s"], out["iteration_s"] = _timed(iteration, state, repeats=repeats)
+    out["adaptation_s"] = out["collect_s"] - 2 * out["rollouts_s"]
+    out["raw_steps_per_s"] = envs * length / out["raw_s"]
+    out["rollout_steps_per_s"] = envs * length / out["rollouts_s"]
+    out["rollouts_over_raw"] = out["rollouts_s"] / out["raw_s"]
+    out["hours_for_400"] = 400 * out["iteration_s"] / 3600
+    return out
+
+
+def _cpu() -> str:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor()
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if "Model name" in line), "?")
+    return f"{model}, {'AVX-512' if 'avx512f' in text else 'no AVX-512'}"
+
+
+def write(rows: list[dict], path: str) -> None:
+    device = jax.devices()[0]
+    what = _cpu() if device.platform == "cpu" else device.device_kind
+    lines = [
+        f"# MAML-TRPO iteration at paper size on {device.platform}: {what}",
+        "",
+        f"jax {jax.__version__}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores. "
+        f"Command: `python -m benchmarks.maml_speed` (see its docstring for the phases). One iteration = "
+        f"{rows[0]['meta_batch']} tasks x {rows[0]['fast_batch']} episodes x {rows[0]['steps']} steps, "
+        "before and after adaptation.",
+        "",
+        "| env | policy | order | raw stepping s (steps/s) | rollouts s (steps/s) | rollouts / raw | "
+        "adaptation s | TRPO s | iteration s | 400 iterations h | compile s (iteration) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        order = "first" if r["first_order"] else "second"
+        lines.append(
+            f"| {r['env']} | {r['policy']} | {order} | {r['raw_s']:.2f} ({r['raw_steps_per_s']:,.0f}) | "
+            f"{r['rollouts_s']:.2f} ({r['rollout_steps_per_s']:,.0f}) | {r['rollouts_over_raw']:.2f}x | "
+            f"{r['adaptation_s']:.2f} | {r['meta_step_s']:.2f} | {r['iteration_s']:.2f} | {r['hours_for_400']:.1f} | "
+            f"{r['iteration_compile_s']:.0f} |"
+        )
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="halfcheetah_vel", choices=registry.META_ENVS)
+    parser.add_argument("--policies", default=",".join(maml.POLICIES))
+    parser.add_argument("--meta_batch", type=int, default=40)
+    parser.add_argument("--fast_batch", type=int, default=20)
+    parser.add_argument("--first_order", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", default=None, help="results file stem; default benchmarks/results/<platform>_maml")
+    args = parser.parse_args()
+    stem = args.out or os.path.join(os.path.dirname(__file__), "results", f"{jax.devices()[0].platform}_maml")
+    rows = []
+    for policy in args.policies.split(","):
+        rows.append(measure(args.env, policy, args.meta_batch, args.fast_batch, args.first_order, args.repeats))
+        print(json.dumps(rows[-1]), flush=True)
+        with open(stem + ".json", "w") as f:
+            json.dump(rows, f, indent=1)
+        write(rows, stem + ".md")
+    print(open(stem + ".md").read())
+
+
+if __name__ == "__main__":
+    main()
