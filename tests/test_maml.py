@@ -131,3 +131,23 @@ def test_noise_experiment_runs_on_point_navigation(tmp_path):
     rows = maml_noise.run("point_nav", configs, [1, 3], 4, 2, 5, 0, str(tmp_path), verbose=False)
     assert [(r["iteration"], r["resample"]) for r in rows] == [(1, i) for i in range(4)] + [(3, i) for i in range(4)]
     assert (tmp_path / "noise.png").exists() and np.isfinite([r["return"] for r in rows]).all()
+
+
+@pytest.mark.parametrize(
+    "algo,run_kw,agent_kw,message",
+    [
+        ("maml", dict(env="ant"), {}, r"--env=ant is not a meta task; valid: point_nav, halfcheetah_vel"),
+        ("maml", {}, dict(policy="lstm"), r"--policy=lstm is not valid; valid: vanilla, context, hyper"),
+        ("maml", {}, dict(inner_lr=0.0), r"--inner_lr=0.0 is out of range: it must be > 0"),
+        ("maml", {}, dict(meta_batch=0), r"--meta_batch=0 is out of range: it must be >= 1"),
+        ("maml", {}, dict(gae_lambda=1.5), r"--gae_lambda=1.5 is out of range"),
+        ("maml", {}, dict(hyper_widths=(64, 0)), r"--hyper_widths=64,0 is out of range"),
+        ("sac", dict(env="halfcheetah_vel"), {}, r"--env=halfcheetah_vel is a meta-RL task .*; valid: pendulum, ant"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(algo, run_kw, agent_kw, message):
+    from hyperjax.agents import registry as algorithms
+
+    run = runner.RunConfig(**{"env": "point_nav", "total_steps": 10, "eval_every": 5, **run_kw})
+    with pytest.raises(ValueError, match=message):
+        runner.validate(algo, run, algorithms.get(algo).config(**agent_kw))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hyperjax.agents import base
+from hyperjax.envs import registry
 from hyperjax.train import host_loop, loop, trainer
 
 # (config, obs_size, action_size) -> Agent
@@ -44,6 +45,9 @@ def make_trainer(make_agent: MakeAgent, update_after: int, config, setting: trai
 
 def check(config, update_after: int, setting: trainer.Setting) -> None:
     """Raises ValueError (one line) for protocol settings that cannot work."""
+    if registry.is_meta(setting.env.name):
+        valid = ", ".join(n for n in registry.ENVS if not registry.is_meta(n))
+        raise ValueError(f"--env={setting.env.name} is a meta-RL task (a meta-learner trains on it); valid: {valid}")
     if config.batch_size < 1:
         raise ValueError(f"--batch_size must be a positive integer, got {config.batch_size}")
     if config.start_steps < 0:
