@@ -172,3 +172,15 @@ def test_trpo_step_vmaps_over_problems():
     single, *_ = _step(ADVANTAGES)
     np.testing.assert_allclose(new["W"][0], single["W"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(new["W"][1], PARAMS["W"])
+
+
+def test_joint_surrogate_and_kl_gives_the_same_step():
+    @jax.jit
+    def both(advantages):
+        surrogate, kl_fn = _losses(advantages)
+        joint = trpo.trpo_step(surrogate, kl_fn, PARAMS, surrogate_and_kl=lambda p: (surrogate(p), kl_fn(p)))
+        return trpo.trpo_step(surrogate, kl_fn, PARAMS), joint
+
+    (new, info), (new_joint, info_joint) = both(ADVANTAGES)
+    for a, b in zip(jax.tree.leaves((new, info)), jax.tree.leaves((new_joint, info_joint))):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

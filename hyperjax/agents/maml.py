@@ -348,7 +348,8 @@ def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFami
             loss, kl = per_task(policy, params, batch.contexts, batch.pre, batch.post, batch.old, lr, first_order)
             return loss.mean(), kl.mean()
 
-        return trpo.trpo_step(lambda p: loss_and_kl(p)[0], lambda p: loss_and_kl(p)[1], params, trpo_config)
+        surrogate, kl = (lambda p: loss_and_kl(p)[0]), (lambda p: loss_and_kl(p)[1])
+        return trpo.trpo_step(surrogate, kl, params, trpo_config, surrogate_and_kl=loss_and_kl)
 
     def iteration(state: MAMLState, key: jax.Array):
         batch = collect(state.params, state.train_tasks, key)

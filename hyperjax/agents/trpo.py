@@ -109,6 +109,7 @@ def trpo_step(
     kl_fn: Callable[[Params], jax.Array],
     params: Params,
     config: TrpoConfig = DEFAULT_CONFIG,
+    surrogate_and_kl: Callable[[Params], tuple[jax.Array, jax.Array]] | None = None,
 ) -> tuple[Params, TrpoInfo]:
     """One TRPO step minimising ``surrogate`` subject to ``kl_fn <= max_kl`` (``MetaLearner.step``).
 
@@ -117,6 +118,9 @@ def trpo_step(
       kl_fn: ``params -> []``, ``KL(old || new)`` with the old policy fixed by the caller (so ~0 at
         ``params``); its Hessian there is the Fisher matrix.
       params: the current parameters (a pytree).
+      surrogate_and_kl: optional ``params -> (surrogate, kl)`` computing both in one pass (e.g.
+        where both share an expensive inner adaptation); the line search then calls it once per
+        candidate instead of the two functions.
 
     Returns:
       ``(new_params, TrpoInfo)``. Step direction ``s = CG(F, g)`` with ``g = grad surrogate``;
@@ -142,8 +146,8 @@ def trpo_step(
     def body(carry):
         k, _, step_size, _, _ = carry
         candidate = unravel(flat - step_size * step)
-        loss = jnp.asarray(surrogate(candidate), loss_before.dtype)
-        kl = jnp.asarray(kl_fn(candidate), flat.dtype)
+        loss, kl = surrogate_and_kl(candidate) if surrogate_and_kl else (surrogate(candidate), kl_fn(candidate))
+        loss, kl = jnp.asarray(loss, loss_before.dtype), jnp.asarray(kl, flat.dtype)
         ok = (loss - loss_before < 0) & (kl < config.max_kl)
         step_size = jnp.where(ok, step_size, step_size * config.ls_ratio)
         return k + 1, ok, step_size, loss, kl
