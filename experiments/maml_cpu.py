@@ -3,7 +3,7 @@
   python -m experiments.maml_cpu --iterations=40 --logdir=runs/maml_cpu
   python -m experiments.maml_cpu --policies=hyper --logdir=runs/maml_cpu_lr -- --inner_lr=0.1
 
-CPU scale (labelled so everywhere): 20 tasks x 10 episodes per iteration (paper: 40 x 20), 10 test
+CPU scale (labelled so everywhere): 10 tasks x 10 episodes per iteration (paper: 40 x 20), 10 test
 tasks x 10 episodes per evaluation (paper: 20 x 20), evaluation every 5 iterations; everything else
 is the paper's (horizon 200, the authors' inner step sizes, second-order MAML, TRPO). The three runs
 go as parallel processes (``--parallel``), so they share the machine equally. Writes each run's
@@ -22,7 +22,7 @@ import numpy as np
 
 POLICIES = ("vanilla", "context", "hyper")
 CPU_SCALE = [
-    "--meta_batch=20",
+    "--meta_batch=10",
     "--fast_batch=10",
     "--num_test_tasks=10",
     "--eval_episodes=10",
@@ -95,7 +95,8 @@ def main():
     args = parser.parse_args()
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     note = (
-        f"CPU scale: {' '.join(CPU_SCALE)} (paper: 40 tasks x 20 episodes, 20 test tasks); seed {args.seed}; "
+        f"CPU scale: {' '.join(CPU_SCALE)} (paper: 40 tasks x 20 episodes, 20 test tasks x 20 episodes); "
+        f"seed {args.seed}; "
         f"runs in parallel on {machine}."
     )
     if not args.report_only:
