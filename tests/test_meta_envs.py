@@ -102,7 +102,7 @@ def test_halfcheetah_families_reward_obs_and_task_from_with_task(cheetah):
     np.testing.assert_allclose(vel.reward, -np.abs(vx - TASKS[:, 0]) - 0.05 * _ctrl(action), rtol=1e-5, atol=1e-5)
     other = _finish(env, before, after, action, TASKS + 1.0)
     assert np.all(np.abs(np.asarray(other.reward - vel.reward)) > 1e-3)
-    assert vel.obs.shape == (2, 20) and s0.obs.shape == (2, 20)
+    assert vel.obs.shape == (2, 20) and s0.obs.shape == (2, 20) and env.observation_size == 20
     torso = 1  # MuJoCo body id (0 is the world)
     np.testing.assert_allclose(vel.obs[:, -3:], after.xipos[:, torso], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(vel.obs[:, :17], np.concatenate([after.q[:, 1:], after.qd], axis=1), rtol=1e-6)
@@ -122,7 +122,7 @@ def test_halfcheetah_families_reward_obs_and_task_from_with_task(cheetah):
 def test_ant_families_reward_contact_cost_done_and_heading_bug(ant):
     env, _, s0, before, after, action = ant
     np.testing.assert_array_equal(s0.info["task"], TASKS)
-    assert s0.obs.shape == (2, 27)
+    assert s0.obs.shape == (2, 27) and env.observation_size == 27
     dt = env.unwrapped.dt
     vx, vy = _vx(before, after, dt, 0), _vx(before, after, dt, 1)
     contact = 5e-4 * np.sum(np.square(_clipped_cfrc(after)), axis=(1, 2))
@@ -156,7 +156,7 @@ def test_paper_ant_observation_reward_and_contact_forces(ant):
     _, _, _, before, after, action = ant
     paper = registry.make("ant")  # the `paper` preset on the default backend (mjx)
     assert isinstance(paper.unwrapped, locomotion.PaperAnt)
-    assert jax.eval_shape(paper.reset, jax.random.key(0)).obs.shape == (111,)
+    assert paper.observation_size == 111 and paper.action_size == 8  # from the traced reset: seconds
     out = _finish(paper, before, after, action, TASKS)
     cfrc = _clipped_cfrc(after)
     contact = 5e-4 * np.sum(np.square(cfrc), axis=(1, 2))
