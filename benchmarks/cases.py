@@ -311,11 +311,14 @@ def serve(spec: dict) -> None:
         print(_median_time(call, 1, int(line)), flush=True)
 
 
-def env_steps(env: str, backend: str, num_envs: int, steps: int = 200, repeats: int = 3) -> dict:
-    """Env steps/s of a batch of environments (vmapped), jitted scan of ``steps`` steps."""
+def env_steps(env: str, backend: str, num_envs: int, steps: int = 200, repeats: int = 3, preset: str = "brax") -> dict:
+    """Env steps/s of a batch of environments (vmapped), jitted scan of ``steps`` steps.
+
+    ``preset='brax'`` by default: Brax's own task on every backend (the ``paper`` Ant needs MJX's
+    contact forces; ``benchmarks/env_speed.py --contact`` measures what they cost)."""
     from hyperjax.envs import registry
 
-    e = registry.make(env, backend=backend)
+    e = registry.make(env, backend=backend, preset=preset)
     action = jnp.zeros((num_envs, e.action_size))
 
     def rollout(state):
@@ -392,6 +395,7 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step, chunk)[0], state, start + chunk, chunk)
     return {
         "env": env,
+        "obs": e.observation_size,
         "critic": critic,
         "seeds": seeds,
         "compile_s": round(compile_s, 1),

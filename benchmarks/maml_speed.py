@@ -61,7 +61,9 @@ def measure_raw(env_name: str, envs: int, repeats: int) -> tuple[float, float]:
     return _timed(raw, jax.random.key(1), repeats=repeats)
 
 
-def measure(env_name: str, policy: str, meta_batch: int, fast_batch: int, first_order: bool, repeats: int) -> dict:
+def measure(
+    env_name: str, policy: str, meta_batch: int, fast_batch: int, first_order: bool, repeats: int, skip_rollouts=False
+) -> dict:
     config = maml.MAMLConfig(policy=policy, meta_batch=meta_batch, fast_batch=fast_batch, first_order=first_order)
     env, family = registry.EnvSpec(env_name).make_meta()
     fns = maml.make_functions(config, env, family)
@@ -78,8 +80,10 @@ def measure(env_name: str, policy: str, meta_batch: int, fast_batch: int, first_
     key = jax.random.key(1)
     out = dict(env=env_name, policy=policy, meta_batch=meta_batch, fast_batch=fast_batch, steps=length)
     out["first_order"] = first_order
-    _log(f"{policy}: rollouts")
-    out["rollouts_compile_s"], out["rollouts_s"] = _timed(rollouts, state.params, key, repeats=repeats)
+    out["rollouts_compile_s"] = out["rollouts_s"] = float("nan")
+    if not skip_rollouts:
+        _log(f"{policy}: rollouts")
+        out["rollouts_compile_s"], out["rollouts_s"] = _timed(rollouts, state.params, key, repeats=repeats)
     _log(f"{policy}: collect")
     out["collect_compile_s"], out["collect_s"] = _timed(collect, state.params, state.train_tasks, key, repeats=repeats)
     batch = collect(state.params, state.train_tasks, key)
@@ -137,14 +141,24 @@ def main():
     parser.add_argument("--fast_batch", type=int, default=20)
     parser.add_argument("--first_order", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip_raw", action="store_true", help="no raw-stepping measurement (saves minutes on a CPU)")
+    parser.add_argument("--skip_rollouts", action="store_true", help="no separate rollout phase (no split)")
+    parser.add_argument("--append", action="store_true", help="add the rows to the existing results file")
     parser.add_argument("--out", default=None, help="results file stem; default benchmarks/results/<platform>_maml")
     args = parser.parse_args()
     stem = args.out or os.path.join(os.path.dirname(__file__), "results", f"{jax.devices()[0].platform}_maml")
     rows = []
-    _log("raw stepping")
-    raw_compile_s, raw_s = measure_raw(args.env, args.meta_batch * args.fast_batch, args.repeats)
+    if args.append and os.path.exists(stem + ".json"):
+        with open(stem + ".json") as f:
+            rows = json.load(f)
+    raw_compile_s, raw_s = float("nan"), float("nan")
+    if not args.skip_raw:
+        _log("raw stepping")
+        raw_compile_s, raw_s = measure_raw(args.env, args.meta_batch * args.fast_batch, args.repeats)
     for policy in args.policies.split(","):
-        row = measure(args.env, policy, args.meta_batch, args.fast_batch, args.first_order, args.repeats)
+        row = measure(
+            args.env, policy, args.meta_batch, args.fast_batch, args.first_order, args.repeats, args.skip_rollouts
+        )
         row.update(raw_compile_s=raw_compile_s, raw_s=raw_s, rollouts_over_raw=row["rollouts_s"] / raw_s)
         row["raw_steps_per_s"] = row["meta_batch"] * row["fast_batch"] * row["steps"] / raw_s
         rows.append(row)

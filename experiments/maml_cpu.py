@@ -105,7 +105,8 @@ def main():
             cmd = [sys.executable, "-m", "hyperjax.experiments.maml", f"--env={args.env}", f"--policy={policy}"]
             cmd += [f"--total_steps={args.iterations}", f"--seed={args.seed}", *CPU_SCALE, *args.flags]
             cmd += [f"--logdir={os.path.join(args.logdir, policy)}"]
-            if os.path.exists(os.path.join(args.logdir, policy, "checkpoints")):
+            checkpoints = os.path.join(args.logdir, policy, "checkpoints")
+            if os.path.isdir(checkpoints) and os.listdir(checkpoints):
                 cmd.append("--resume")
             while len([p for p in procs if p.poll() is None]) >= args.parallel:
                 time.sleep(5)

@@ -45,7 +45,9 @@ class RunConfig:
     env: str = cfg.field("ant", "Environment: pure JAX, Brax/MJX, or native Gymnasium MuJoCo.", valid=registry.ENVS)
     backend: str = cfg.field(registry.DEFAULT_BACKEND, "Brax physics backend.", valid=registry.BACKENDS)
     env_preset: str = cfg.field(
-        "paper", "'paper': the authors' reward terms (Ant: no control cost).", valid=registry.PRESETS
+        "paper",
+        "'paper': the authors' rewards and observations (Ant: contact forces, no control cost).",
+        valid=registry.PRESETS,
     )
     episode_length: int | None = cfg.field(
         None, "Time limit in env steps; unset: 1000 (MuJoCo tasks), 200 (pendulum).", valid=cfg.POSITIVE_INT
