@@ -4,9 +4,11 @@ An algorithm's module builds its own entry (``agents.base.Algorithm``: config, t
 rule, checks, presets); this list is the only place that names them all.
 """
 
-from hyperjax.agents import base, maml, sac, td3
+from hyperjax.agents import base, maml, pearl, sac, td3
 
-ALGORITHMS: dict[str, base.Algorithm] = {a.name: a for a in (sac.ALGORITHM, td3.ALGORITHM, maml.ALGORITHM)}
+ALGORITHMS: dict[str, base.Algorithm] = {
+    a.name: a for a in (sac.ALGORITHM, td3.ALGORITHM, maml.ALGORITHM, pearl.ALGORITHM)
+}
 
 
 def get(name: str) -> base.Algorithm:

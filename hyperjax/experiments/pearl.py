@@ -1,0 +1,29 @@
+"""PEARL with an MLP or a hypernetwork actor-critic on the paper's meta tasks.
+
+The paper's experiment (400 iterations; 100 training and 30 test tasks):
+  python -m hyperjax.experiments.pearl --env=halfcheetah_vel --model=hyper
+Out of distribution (train on goal velocities in [0, 2.5], test on [2.5, 3]):
+  python -m hyperjax.experiments.pearl --env=halfcheetah_vel_medium --model=hyper
+A small CPU demo on 2-D point navigation:
+  python -m hyperjax.experiments.pearl --env=point_nav --model=mlp --episode_length=20 --total_steps=20 \\
+    --eval_every=5 --num_train_tasks=20 --num_test_tasks=10 --num_initial_steps=100 --num_steps_prior=40 \\
+    --num_extra_rl_steps_posterior=40 --num_steps_per_eval=60 --num_train_steps=200 --meta_batch=8 \\
+    --batch_size=64 --embedding_batch_size=32 --net_size=64
+A training step is one iteration (collection, then --num_train_steps gradient steps); the curves
+show the test tasks' last-trajectory return (bold), the first trajectory's, before any task
+information (dashed), and training tasks' (dashed). --eval_episodes is oyster's num_evals (runs
+per evaluation task); --buffer_size is per task. Flags: RunConfig's and PEARLConfig's
+(hyperjax/agents/pearl.py), and --preset; see --helpfull.
+"""
+
+from absl import app
+
+from hyperjax.experiments import quiet
+
+with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothing else
+    from hyperjax.experiments import cli
+
+cli.define_for("pearl")
+
+if __name__ == "__main__":
+    app.run(cli.main_for("pearl"))
