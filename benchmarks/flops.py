@@ -45,3 +45,34 @@ def update_flops(algo: str, critic: str, obs: int, act: int, batch: int) -> floa
         # target fwd + fwd/bwd
         macs = 9 * f + actor_backward // 2 + p + 3 * p
     return 2.0 * macs * batch
+
+
+def pearl_step_flops(
+    model: str, obs: int, act: int, latent: int = 5, meta_batch: int = 16, batch: int = 256, context_batch: int = 100
+) -> float:
+    """One PEARL gradient step (``agents.pearl``), per the authors' sizes.
+
+    Per RL sample: twin Q forward + backward (6F_q), target V forward (F_v), twin Q forward with
+    the updated Q on the policy's actions (2F_q; the backward to the action is counted as 2F_q for
+    the MLP and as negligible for the hyper Q, whose action enters only the dynamic network),
+    V forward + backward (3F_v), the policy forward + backward (3P: for the hyper policy only its
+    per-sample dynamic network, its primary network running once per task, 3x per task).
+    Per context transition: the encoder forward + backward (3E).
+    """
+    from hyperjax.nn import pearl
+
+    nets = pearl.make_networks(model, obs, act, latent)
+    shapes = jax.eval_shape(nets.init, jax.random.key(0))
+    f_q, f_v = _kernel_macs(shapes["q"]) // 2, _kernel_macs(shapes["v"])
+    encoder, policy = _kernel_macs(shapes["encoder"]), _kernel_macs(shapes["policy"])
+    if model == "hyper":
+        f_q += (act + latent) * 256 + 256
+        f_v += latent * 256 + 256
+        per_sample_policy, per_task_policy = obs * 256 + 256 * 2 * act, 3 * policy
+        actor_backward = 0
+    else:
+        per_sample_policy, per_task_policy = policy, 0
+        actor_backward = 2 * f_q
+    per_sample = 8 * f_q + actor_backward + 4 * f_v + 3 * per_sample_policy
+    macs = meta_batch * (batch * per_sample + per_task_policy + context_batch * 3 * encoder)
+    return 2.0 * macs

@@ -13,12 +13,9 @@ pre-adaptation (dashed) test returns per policy, and the table of the last evalu
 
 import argparse
 import os
-import platform
-import subprocess
 import sys
-import time
 
-import numpy as np
+from experiments import cpu_sweep
 
 POLICIES = ("vanilla", "context", "hyper")
 CPU_SCALE = [
@@ -29,56 +26,7 @@ CPU_SCALE = [
     "--eval_every=5",
     "--checkpoint_every=5",
 ]
-
-
-def read(path: str) -> dict:
-    import csv
-
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {
-        "step": np.array([int(r["step"]) for r in rows]),
-        "post": np.array([float(r["return_mean"]) for r in rows]),
-        "pre": np.array([float(r["return_pre_mean"]) for r in rows]),
-        "wall_s": np.array([float(r["wall_s"]) for r in rows]),
-    }
-
-
-def report(logdir: str, out: str, env: str, extra: list[str], note: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    lines = [
-        f"# MAML on {env}, CPU scale",
-        "",
-        note,
-        "",
-        "| policy | iterations | test return before adaptation | after adaptation | wall time |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for i, name in enumerate(sorted(os.listdir(logdir))):
-        path = os.path.join(logdir, name, "metrics.csv")
-        if not os.path.exists(path):
-            continue
-        curve = read(path)
-        ax.plot(curve["step"], curve["post"], color=f"C{i}", lw=2, label=f"{name}: after adaptation")
-        ax.plot(curve["step"], curve["pre"], color=f"C{i}", lw=1.2, ls="--", label=f"{name}: before")
-        lines.append(
-            f"| {name} | {curve['step'][-1]} | {curve['pre'][-1]:.1f} | {curve['post'][-1]:.1f} | "
-            f"{curve['wall_s'][-1] / 60:.0f} min |"
-        )
-    ax.set(xlabel="meta-iteration", ylabel="test return (10 tasks)", title=f"MAML on {env} (CPU scale)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    os.makedirs(out, exist_ok=True)
-    fig.savefig(os.path.join(out, f"maml_cpu_{env}.png"))
-    lines += ["", "Command: `python -m experiments.maml_cpu " + " ".join(extra) + "`"]
-    with open(os.path.join(out, f"maml_cpu_{env}.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+CURVES = {"return_mean": ("after adaptation", "-"), "return_pre_mean": ("before", "--")}
 
 
 def main():
@@ -93,30 +41,18 @@ def main():
     parser.add_argument("--report_only", action="store_true", help="redraw the figure from finished runs")
     parser.add_argument("flags", nargs="*", help="more MAML flags for every run, e.g. --inner_lr=0.1")
     args = parser.parse_args()
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    if not args.report_only:
+        common = [f"--env={args.env}", f"--total_steps={args.iterations}", f"--seed={args.seed}", *CPU_SCALE]
+        runs = {policy: [f"--policy={policy}", *common, *args.flags] for policy in args.policies.split(",")}
+        cpu_sweep.launch("maml", runs, args.logdir, args.parallel)
     note = (
         f"CPU scale: {' '.join(CPU_SCALE)} (paper: 40 tasks x 20 episodes, 20 test tasks x 20 episodes); "
-        f"seed {args.seed}; "
-        f"runs in parallel on {machine}."
+        f"seed {args.seed}; runs in parallel on {cpu_sweep.machine()}."
     )
-    if not args.report_only:
-        procs, start = [], time.time()
-        for policy in args.policies.split(","):
-            cmd = [sys.executable, "-m", "hyperjax.experiments.maml", f"--env={args.env}", f"--policy={policy}"]
-            cmd += [f"--total_steps={args.iterations}", f"--seed={args.seed}", *CPU_SCALE, *args.flags]
-            cmd += [f"--logdir={os.path.join(args.logdir, policy)}"]
-            checkpoints = os.path.join(args.logdir, policy, "checkpoints")
-            if os.path.isdir(checkpoints) and os.listdir(checkpoints):
-                cmd.append("--resume")
-            while len([p for p in procs if p.poll() is None]) >= args.parallel:
-                time.sleep(5)
-            os.makedirs(args.logdir, exist_ok=True)
-            with open(os.path.join(args.logdir, f"{policy}.log"), "w") as log:
-                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
-        codes = [p.wait() for p in procs]
-        print(f"runs finished with exit codes {codes} in {(time.time() - start) / 60:.0f} min", file=sys.stderr)
-    report(args.logdir, args.out, args.env, sys.argv[1:], note)
-    print(f"figure and table in {args.out}/maml_cpu_{args.env}.{{png,md}}")
+    stem = os.path.join(args.out, f"maml_cpu_{args.env}")
+    title = f"MAML on {args.env} (CPU scale): test return of 10 tasks"
+    cpu_sweep.report(args.logdir, stem, title, CURVES, note, "python -m experiments.maml_cpu " + " ".join(sys.argv[1:]))
+    print(f"figure and table in {stem}.{{png,md}}")
 
 
 if __name__ == "__main__":

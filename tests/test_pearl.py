@@ -12,6 +12,7 @@ from hyperjax.agents import registry as algorithms
 from hyperjax.envs import meta
 from hyperjax.experiments import runner
 from hyperjax.nn import pearl as pearl_nets
+from hyperjax.train import logger
 from hyperjax.train import replay as replay_lib
 from hyperjax.train import trainer as trainer_lib
 
@@ -90,15 +91,15 @@ def test_encoder_learns_through_q_and_kl_only(model):
     losses = pearl.make_losses(config, nets)
     params = nets.init(jax.random.key(0))
     data = _data(jax.random.key(1))
-    critic = _norms(jax.grad(lambda p: losses.critic(p, p["v"], data)[0])(params))
+    critic = _norms(jax.jit(jax.grad(lambda p: losses.critic(p, p["v"], data)[0]))(params))
     assert critic["encoder"] > 0 and critic["q"] > 0
     assert critic["v"] == 0 and critic["policy"] == 0  # the target V is a separate argument
-    actor_value = _norms(jax.grad(lambda p: losses.actor_value(p, data)[0])(params))
+    actor_value = _norms(jax.jit(jax.grad(lambda p: losses.actor_value(p, data)[0]))(params))
     assert actor_value["encoder"] == 0  # z is detached for the policy and V
     assert actor_value["policy"] > 0 and actor_value["v"] > 0
     # the KL alone reaches the encoder; the TD part alone too (through Q's input z)
     no_kl = pearl.make_losses(pearl.PEARLConfig(model=model, kl_lambda=0.0), nets)
-    td_only = _norms(jax.grad(lambda p: no_kl.critic(p, p["v"], data)[0])(params))
+    td_only = _norms(jax.jit(jax.grad(lambda p: no_kl.critic(p, p["v"], data)[0]))(params))
     assert td_only["encoder"] > 0 and not np.isclose(td_only["encoder"], critic["encoder"])
 
 
@@ -173,6 +174,11 @@ LEARN = dict(
     batch_size=64,
     embedding_batch_size=32,
     gamma=0.9,
+    q_lr=1e-3,
+    v_lr=1e-3,
+    policy_lr=1e-3,
+    encoder_lr=1e-3,
+    kl_lambda=0.01,
     net_size=64,
     encoder_hidden_sizes=(64, 64),
     hyper_widths=(32, 64),
@@ -216,3 +222,36 @@ def test_trainer_programs_and_seeds():
         "return_prior": (2, 4),
         "return_train": (2, 4),
     }
+
+
+def _best_task_agnostic_return(goals: np.ndarray, horizon: int) -> float:
+    """An upper bound on the mean return over ``goals`` of any policy that ignores the task: its
+    trajectory is the same on every task, and each step costs at least the mean distance from the
+    best single point (a grid search) to the goals."""
+    grid = np.linspace(-0.5, 0.5, 201)
+    points = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
+    return -horizon * np.linalg.norm(points[:, None] - goals[None], axis=-1).mean(1).min()
+
+
+# Four training goals (PEARL must infer which from the context: a task-agnostic policy scores at
+# most about -5.9 on them), 20-step episodes, 30 iterations of 200 gradient steps.
+@pytest.mark.parametrize("model", pearl_nets.MODELS)
+def test_learns_point_navigation(tmp_path, model):
+    config = pearl.PEARLConfig(model=model, **LEARN)
+    run = runner.RunConfig(
+        env="point_nav",
+        episode_length=20,
+        total_steps=30,
+        eval_every=30,
+        eval_episodes=2,
+        buffer_size=2000,
+        logdir=str(tmp_path),
+        checkpoint_every=30,
+    )
+    result = runner.run("pearl", run, config, verbose=False)
+    rows = logger.read_csv(str(tmp_path / "metrics.csv"))
+    trained = [float(row["return_train_mean"]) for row in rows]  # the last trajectory, posterior z
+    bound = _best_task_agnostic_return(np.asarray(result["state"].train_tasks), horizon=20)
+    assert trained[0] < bound, (trained, bound)  # the untrained policy
+    assert trained[-1] > bound + 1.0, (trained, bound)  # it tells its tasks apart from the context
+    assert result["step"] == 30 and (tmp_path / "curve.png").exists()
