@@ -298,13 +298,14 @@ def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFam
     def run_trajectory(params, task, z, key, deterministic):
         """One trajectory of ``task`` with latent ``z``: ``(Transition [T], valid [T], return)``."""
 
-        def act(z, obs, k):
-            mean, log_std = nets.policy(params, obs[None], z)
+        def act(weights, obs, k):
+            mean, log_std = nets.policy_dist(weights, obs[None])
             if deterministic:
                 return jnp.tanh(mean[0])
             return policies.sample_tanh_gaussian(k, mean, log_std)[0][0]
 
-        traj = rollout_lib.rollout(meta.with_task(env, task), act, z, key, length)
+        weights = nets.policy_weights(params, z)  # the hyper policy's primary network: once per trajectory
+        traj = rollout_lib.rollout(meta.with_task(env, task), act, weights, key, length)
         valid = rollout_lib.valid_mask(traj.done)
         transitions = types.Transition(
             obs=traj.obs,

@@ -101,7 +101,11 @@ class Networks(NamedTuple):
       q: ``(params, obs [B, obs], action [B, act], z [B, z]) -> [2, B]`` (twin critics).
       v: ``(v_params, obs [B, obs], z [B, z]) -> [B]``: ``params['v']`` or the target V's.
       policy: ``(params, obs [B, obs], z [z]) -> (mean, log_std)`` ``[B, act]``: one task's
-        states (the hyper policy generates its weights once from ``z``).
+        states (the hyper policy generates its weights once from ``z``); it is
+        ``policy_dist(policy_weights(params, z), obs)``.
+      policy_weights: ``(params, z [z]) -> weights``: what the policy runs with on one task (made
+        once per trajectory in rollouts).
+      policy_dist: ``(weights, obs [B, obs]) -> (mean, log_std)``.
     """
 
     init: Callable[[jax.Array], dict]
@@ -109,6 +113,8 @@ class Networks(NamedTuple):
     q: Callable
     v: Callable
     policy: Callable
+    policy_weights: Callable
+    policy_dist: Callable
 
 
 def make_networks(
@@ -141,7 +147,11 @@ def make_networks(
         def v_apply(p, obs, z):
             return v_net.apply(p, jnp.concatenate([obs, z], -1))[..., 0]
 
-        def policy_apply(p, obs, z):
+        def policy_weights(p, z):
+            return p, z
+
+        def policy_dist(weights, obs):
+            p, z = weights
             return policy_net.apply(p, jnp.concatenate([obs, jnp.broadcast_to(z, (obs.shape[0], latent_size))], -1))
 
         inits = {
@@ -162,9 +172,12 @@ def make_networks(
         def v_apply(p, obs, z):
             return v_net.apply(p, obs, z)[..., 0]
 
-        def policy_apply(p, obs, z):
+        def policy_weights(p, z):
             generated = policy_net.apply(p, z[None], method="generate")
-            out = hyper.apply_dynamic([hyper.DynamicLayer(*(x[0] for x in layer)) for layer in generated], obs)
+            return [hyper.DynamicLayer(*(x[0] for x in layer)) for layer in generated]  # one set per task
+
+        def policy_dist(weights, obs):
+            out = hyper.apply_dynamic(weights, obs)
             log_std = jnp.clip(out[:, action_size:], policies.LOG_STD_MIN, policies.LOG_STD_MAX)
             return out[:, :action_size], log_std
 
@@ -189,5 +202,7 @@ def make_networks(
         encode=encode,
         q=lambda p, obs, action, z: q_apply(p["q"], obs, action, z),
         v=v_apply,
-        policy=lambda p, obs, z: policy_apply(p["policy"], obs, z),
+        policy=lambda p, obs, z: policy_dist(policy_weights(p["policy"], z), obs),
+        policy_weights=lambda p, z: policy_weights(p["policy"], z),
+        policy_dist=policy_dist,
     )
