@@ -8,6 +8,7 @@ An entry point is two lines: ``cli.define_for(name)`` and ``app.run(cli.main_for
 
 import dataclasses
 import json
+import os
 import sys
 
 import jax
@@ -92,11 +93,30 @@ def from_flags(cls, preset: dict | None = None, exclude: tuple[str, ...] = ()):
     return cls(**values)
 
 
+CACHE_VARIABLE = "HYPERJAX_COMPILATION_CACHE"
+
+
+def use_compilation_cache() -> str | None:
+    """Turns on JAX's persistent compilation cache for an entry point: a rerun or ``--resume`` of the
+    same configuration loads its programs instead of compiling them again (MJX programs take
+    minutes to compile on a CPU). The folder is ``$HYPERJAX_COMPILATION_CACHE`` (``off``: no cache),
+    default ``~/.cache/hyperjax/xla``; a ``JAX_COMPILATION_CACHE_DIR`` the user set wins."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return os.environ["JAX_COMPILATION_CACHE_DIR"]
+    folder = os.environ.get(CACHE_VARIABLE, os.path.join(os.path.expanduser("~"), ".cache", "hyperjax", "xla"))
+    if folder == "off":
+        return None
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return folder
+
+
 def main(algo: str, argv) -> None:
     """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
     del argv
     logging.set_verbosity(logging.WARNING)
     quiet.warnings_off()
+    use_compilation_cache()
     algorithm = algorithms.get(algo)
     try:
         run_config = from_flags(runner.RunConfig)

@@ -44,6 +44,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     quiet.warnings_off()
+    cli.use_compilation_cache()
     try:
         bad = [p for p in FLAGS.policies if p not in maml.POLICIES]
         if bad:
