@@ -4,8 +4,10 @@ The paper's experiment (400 iterations; 100 training and 30 test tasks):
   python -m hyperjax.experiments.pearl --env=halfcheetah_vel --model=hyper
 Out of distribution (train on goal velocities in [0, 2.5], test on [2.5, 3]):
   python -m hyperjax.experiments.pearl --env=halfcheetah_vel_medium --model=hyper
-A small CPU demo on 2-D point navigation with four goals (about two minutes on 2 cores; the
-training tasks' return rises from about -8 to -3, where a policy blind to the goal cannot pass -6):
+A small CPU demo on 2-D point navigation with four goals (about two minutes on 2 cores): the
+training tasks' return (return_train_mean) rises from -8.5 to between -3.4 and -4.7 over iterations
+10-30, where a policy blind to the goal cannot pass -5.9; new goals (the test tasks) stay near -8,
+as four training goals are too few to generalise from:
   python -m hyperjax.experiments.pearl --env=point_nav --model=mlp --episode_length=20 --total_steps=30 \\
     --eval_every=10 --num_train_tasks=4 --num_test_tasks=4 --num_tasks_sample=2 --num_initial_steps=100 \\
     --num_steps_prior=40 --num_extra_rl_steps_posterior=40 --num_steps_per_eval=60 --num_train_steps=200 \\
