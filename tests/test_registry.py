@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hyperjax.agents import base, maml, registry, sac, td3
+from hyperjax.agents import base, maml, pearl, registry, sac, td3
 from hyperjax.experiments import runner
 from hyperjax.nn import critics
 from hyperjax.train import logger, trainer
@@ -18,7 +18,7 @@ GENERIC = ["hyperjax/train", "hyperjax/experiments/runner.py", "hyperjax/experim
 
 
 def test_registered_algorithms():
-    assert set(registry.ALGORITHMS) == {"sac", "td3", "maml"}
+    assert set(registry.ALGORITHMS) == {"sac", "td3", "maml", "pearl"}
     for name, algorithm in registry.ALGORITHMS.items():
         assert algorithm.name == name and dataclasses.is_dataclass(algorithm.config)
         assert algorithm.make_config() == algorithm.config()  # the defaults are the paper preset
@@ -26,13 +26,14 @@ def test_registered_algorithms():
     for algorithm in (sac.ALGORITHM, td3.ALGORITHM):
         assert algorithm.run_name(algorithm.config(critic="d2rl")) == "d2rl"
     assert maml.ALGORITHM.run_name(maml.MAMLConfig(policy="context", first_order=True)) == "context_fo"
+    assert pearl.ALGORITHM.run_name(pearl.PEARLConfig(model="mlp", context="oracle")) == "mlp_oracle"
     assert sac.ALGORITHM.first_update(sac.SACConfig(batch_size=64)) == 65  # more than a batch
     assert td3.ALGORITHM.first_update(td3.TD3Config(start_steps=500)) == 501  # from t >= start_steps
     fujimoto = td3.ALGORITHM.make_config("sfujim", gamma=0.98)
     assert (fujimoto.batch_size, fujimoto.start_steps, fujimoto.gamma) == (256, 25_000, 0.98)
     with pytest.raises(ValueError, match=r"unknown td3 preset 'x'; valid: paper, sfujim"):
         td3.ALGORITHM.make_config("x")
-    with pytest.raises(ValueError, match=r"unknown algorithm 'ppo'; valid: sac, td3, maml"):
+    with pytest.raises(ValueError, match=r"unknown algorithm 'ppo'; valid: sac, td3, maml, pearl"):
         registry.get("ppo")
 
 
