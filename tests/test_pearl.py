@@ -128,7 +128,7 @@ def test_per_task_buffers_never_mix_tasks():
 def test_collection_fills_only_the_sampled_tasks_buffers():
     config = pearl.PEARLConfig(model="mlp", **SMALL)
     env, family = meta.make("point_nav", episode_length=20)
-    fns = pearl.make_functions(config, pearl._LastObs(env), family, capacity=200)
+    fns = pearl.make_functions(config, env, family, capacity=200)
     state = jax.jit(fns.initial_collection)(fns.init(jax.random.key(0)))
     np.testing.assert_array_equal(state.replay.size, 40)
     np.testing.assert_array_equal(state.context_replay.size, 40)

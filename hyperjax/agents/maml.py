@@ -403,19 +403,7 @@ def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_li
     layout = trainer_lib.SeedLayout(setting.num_seeds)
     init, init_program = layout.init(fns.init)
 
-    def run_one(state: MAMLState, start_step, num_steps):
-        del start_step
-
-        def body(_, carry):
-            state, sums = carry
-            state, metrics = train_step(fns, state)
-            return state, jax.tree.map(jnp.add, sums, metrics)
-
-        zeros = {k: jnp.zeros(()) for k in METRICS}
-        state, sums = jax.lax.fori_loop(0, num_steps, body, (state, zeros))
-        metrics = {k: v / num_steps for k, v in sums.items()}
-        metrics["finite"] = trainer_lib.all_finite(state.params)
-        return state, metrics
+    run_one = trainer_lib.repeated(lambda state: train_step(fns, state), METRICS, lambda state: state.params)
 
     def evaluate_one(state: MAMLState, step):
         key = jax.random.fold_in(state.eval_rng(), step)

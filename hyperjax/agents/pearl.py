@@ -36,7 +36,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from brax.envs import base as brax_base
-from brax.envs.wrappers import training as brax_wrappers
 
 from hyperjax import config as cfg
 from hyperjax import types
@@ -312,7 +311,7 @@ def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFam
             action=traj.action,
             reward=jnp.where(valid, traj.reward, 0.0),
             discount=1.0 - traj.done * (1.0 - traj.truncation),
-            next_obs=traj.info["last_obs"],  # the observation after each step
+            next_obs=traj.next_obs,
         )
         return transitions, valid, rollout_lib.episode_return(traj)
 
@@ -467,26 +466,13 @@ def iteration(fns: Functions, state: PEARLState) -> tuple[PEARLState, dict]:
 
 
 def make_env(config: PEARLConfig, setting: trainer_lib.Setting):
-    """``(env, family)`` of the run, with a ``last_obs`` in ``info`` for the transitions' ``next_obs``."""
-    env, family = meta.make(
+    """``(env, family)`` of the run."""
+    return meta.make(
         setting.env.name,
         episode_length=setting.env.episode_length,
         backend=setting.env.backend,
         heading_bug=config.heading_bug,
     )
-    return _LastObs(env), family
-
-
-class _LastObs(brax_wrappers.Wrapper):
-    """Keeps each step's observation in ``info['last_obs']`` (a trajectory's last ``next_obs``)."""
-
-    def reset(self, rng):
-        state = self.env.reset(rng)
-        return state.replace(info={**state.info, "last_obs": state.obs})
-
-    def step(self, state, action):
-        state = self.env.step(state, action)
-        return state.replace(info={**state.info, "last_obs": state.obs})
 
 
 def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_lib.Trainer:
@@ -503,19 +489,9 @@ def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_l
     init, init_program = layout.init(fns.init)
     num_eval_train = min(config.num_test_tasks, config.num_train_tasks)
 
-    def run_one(state: PEARLState, start_step, num_steps):
-        del start_step
-
-        def body(_, carry):
-            state, sums = carry
-            state, metrics = iteration(fns, state)
-            return state, jax.tree.map(jnp.add, sums, metrics)
-
-        zeros = {k: jnp.zeros(()) for k in METRICS}
-        state, sums = jax.lax.fori_loop(0, num_steps, body, (state, zeros))
-        metrics = {k: v / num_steps for k, v in sums.items()}
-        metrics["finite"] = trainer_lib.all_finite((state.params, state.target_v))
-        return state, metrics
+    run_one = trainer_lib.repeated(
+        lambda state: iteration(fns, state), METRICS, lambda state: (state.params, state.target_v)
+    )
 
     def evaluate_one(state: PEARLState, step):
         k_test, k_train, k_subset = jax.random.split(jax.random.fold_in(state.eval_rng(), step), 3)

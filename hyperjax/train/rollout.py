@@ -23,6 +23,7 @@ class Trajectory(NamedTuple):
 
     Attributes:
       obs: ``[T, obs]`` the observation each action was taken in.
+      next_obs: ``[T, obs]`` the observation after the step.
       action: ``[T, act]``.
       reward: ``[T]`` reward of the step.
       done: ``[T]`` 1.0 where the episode ended at this step (terminal or time-out).
@@ -31,6 +32,7 @@ class Trajectory(NamedTuple):
     """
 
     obs: jax.Array
+    next_obs: jax.Array
     action: jax.Array
     reward: jax.Array
     done: jax.Array
@@ -58,6 +60,7 @@ def rollout(env: brax_base.Env, policy: Policy, params, key: jax.Array, length: 
         next_state = env.step(state, action)
         out = Trajectory(
             obs=state.obs,
+            next_obs=next_state.obs,
             action=action,
             reward=next_state.reward,
             done=next_state.done,

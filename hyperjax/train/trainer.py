@@ -112,6 +112,36 @@ class SeedLayout:
         return tree if self.batched else jax.tree.map(lambda x: x[0], tree)
 
 
+def repeated(step: Callable, metric_names: tuple[str, ...], watched: Callable) -> Callable:
+    """A ``run_chunk`` program for algorithms whose training step is one whole iteration.
+
+    Args:
+      step: ``state -> (state, metrics)``, one iteration (each of ``metric_names`` a scalar).
+      metric_names: the metrics ``step`` reports.
+      watched: ``state -> pytree`` checked for NaN/inf at the end (e.g. the parameters).
+
+    Returns:
+      ``(state, start_step, num_steps) -> (state, metrics)``: ``num_steps`` iterations in one
+      ``lax.fori_loop``, metrics averaged over them, plus ``finite``.
+    """
+
+    def run(state, start_step, num_steps):
+        del start_step
+
+        def body(_, carry):
+            state, sums = carry
+            state, metrics = step(state)
+            return state, jax.tree.map(jnp.add, sums, metrics)
+
+        zeros = {k: jnp.zeros(()) for k in metric_names}
+        state, sums = jax.lax.fori_loop(0, num_steps, body, (state, zeros))
+        metrics = {k: v / num_steps for k, v in sums.items()}
+        metrics["finite"] = all_finite(watched(state))
+        return state, metrics
+
+    return run
+
+
 def all_finite(tree) -> jax.Array:
     """True when no leaf holds a NaN or inf."""
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
