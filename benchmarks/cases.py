@@ -48,14 +48,23 @@ def _memory_mb(compiled) -> float | None:
         return None
 
 
-def matmul(n: int = 2048, repeats: int = 7) -> dict:
+def _set_precision(precision: str | None) -> str:
+    """Sets jax's default matmul precision (``None``: the backend's default; on NVIDIA GPUs
+    that lets f32 dots run as TF32) and returns its name for the results."""
+    if precision:
+        jax.config.update("jax_default_matmul_precision", precision)
+    return precision or "default"
+
+
+def matmul(n: int = 2048, repeats: int = 7, precision: str | None = None) -> dict:
     """The f32 matrix-multiply rate jax reaches on this device (the FLOP floor's denominator)."""
+    name = _set_precision(precision)
     a = jax.random.normal(jax.random.key(0), (n, n))
     b = jax.random.normal(jax.random.key(1), (n, n))
     f = jax.jit(jnp.matmul).lower(a, b).compile()
     f(a, b).block_until_ready()
     t = _median_time(lambda: f(a, b), repeats, inner=5)
-    return {"n": n, "gflops": round(2 * n**3 / t / 1e9, 1)}
+    return {"n": n, "precision": name, "gflops": round(2 * n**3 / t / 1e9, 1)}
 
 
 def _dots_in_hlo(text: str) -> list[tuple]:
@@ -180,14 +189,16 @@ def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
     }
 
 
-def _jax_update(algo: str, critic: str):
+def _jax_update(algo: str, critic: str, precision: str | None = None):
     """``(call, info)``: ``call()`` runs one full update as the training loop does (sample from the
-    device replay + update, the state donated); TD3 cycles through its policy delay as training does."""
+    device replay + update, the state donated); TD3 cycles through its policy delay as training does.
+    ``precision``: jax's default matmul precision for the run (``None``: the backend's)."""
     from benchmarks import flops as flop_model
     from hyperjax.train import replay
     from hyperjax.train import trainer as trainer_lib
     from hyperjax.types import Transition
 
+    precision_name = _set_precision(precision)
     config, agent = _agent(algo, critic)
     state = agent.init(jax.random.key(0))
     rng = np.random.default_rng(0)
@@ -226,6 +237,7 @@ def _jax_update(algo: str, critic: str):
     xla = (compiled.cost_analysis() or {}).get("flops", float("nan"))
     info = {
         "framework": "jax",
+        "precision": precision_name,
         "algo": algo,
         "critic": critic,
         "batch": config.batch_size,
@@ -237,12 +249,16 @@ def _jax_update(algo: str, critic: str):
     return call, info
 
 
-def _torch_update(algo: str, critic: str):
+def _torch_update(algo: str, critic: str, tf32: bool = False):
     """``(call, info)`` for the authors' PyTorch update (benchmarks/torch_reference.py): ``call()``
-    runs one update, sampling its batch from a Python replay list, as their code does per step."""
+    runs one update, sampling its batch from a Python replay list, as their code does per step.
+    ``tf32``: let CUDA matmuls run as TF32 (PyTorch's default, and the authors' run, is full f32)."""
     import torch
 
     from benchmarks import torch_reference as ref
+
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
 
     torch.manual_seed(0)
     agent = (ref.SAC if algo == "sac" else ref.TD3)(critic, OBS, ACT)
@@ -252,6 +268,8 @@ def _torch_update(algo: str, critic: str):
     info = {
         "framework": "torch",
         "torch": torch.__version__,
+        "device": str(ref.DEVICE),
+        "tf32": tf32,
         "threads": torch.get_num_threads(),
         "algo": algo,
         "critic": critic,
@@ -289,15 +307,15 @@ def whole_cycles(algo: str, inner: int) -> int:
     return max(2, inner + inner % 2) if algo == "td3" else inner
 
 
-def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
+def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3, precision: str | None = None) -> dict:
     """One full update of hyperjax, timed alone (``benchmarks.run`` times it beside PyTorch)."""
-    call, info = _jax_update(algo, critic)
+    call, info = _jax_update(algo, critic, precision)
     return {**info, "ms": round(1e3 * _median_time(call, repeats, whole_cycles(algo, inner)), 2)}
 
 
-def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3) -> dict:
+def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3, tf32: bool = False) -> dict:
     """The authors' PyTorch update, timed alone (``benchmarks.run`` times it beside hyperjax)."""
-    call, info = _torch_update(algo, critic)
+    call, info = _torch_update(algo, critic, tf32)
     return {**info, "ms": round(1e3 * _median_time(call, repeats, whole_cycles(algo, inner)), 2)}
 
 
@@ -402,7 +420,15 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
         "env_steps_per_s": round(chunk / t, 2),
         "seed_steps_per_s": round(seeds * chunk / t, 2),
         "memory_mb": _memory_mb(compiled),
+        "peak_mb": _peak_mb(),
     }
+
+
+def _peak_mb() -> float | None:
+    """The device allocator's peak so far (GPU/TPU; the CPU backend keeps no such count)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return round(peak / 2**20, 1) if peak is not None else None
 
 
 def gymnasium_steps(env: str = "Ant-v5", num_envs: int = 1, steps: int = 1000) -> dict:

@@ -3,7 +3,13 @@
 Run: python -m benchmarks.run --suite=quick     (about 3 minutes on a 2-core CPU)
      python -m benchmarks.run --suite=full      (about 20 minutes; adds every critic, TD3,
                                                  env batches and 5-seed training)
-Writes benchmarks/results/<device>_<suite>.json and .md (device, jax/jaxlib versions, date).
+     python -m benchmarks.run --suite=gpu       (an accelerator: every critic, the updates beside
+                                                 PyTorch on the same GPU at both precisions, MJX
+                                                 batches of 1 to 4,096 envs, SAC on Ant, 1 and 5 seeds)
+Writes benchmarks/results/<platform>_<suite>.json and .md (device, jax/jaxlib versions, date),
+the gpu suite benchmarks/results/gpu_<device kind>.*; both files are rewritten after every case,
+so an interrupted run keeps what it measured. ``--only=REGEX`` runs the cases whose spec matches,
+``--dry_run`` lists them.
 PyTorch rows need `pip install torch==2.13.0` (CPU build); without torch they are skipped.
 """
 
@@ -13,6 +19,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -45,6 +52,8 @@ def suite_cases(suite: str, torch: bool) -> list[dict]:
         native_envs += [("Ant-v5", 16), ("HalfCheetah-v5", 1), ("Hopper-v5", 1), ("Walker2d-v5", 1)]
         native_trains += [("Ant-v5", "mlp", 5, 100, False), ("Ant-v5", "sa_hyper", 1, 10, False)]
         native_trains += [("Ant-v5", "sa_hyper", 5, 5, False)]
+    if suite == "gpu":
+        return gpu_cases(torch)
     specs = [{"case": "matmul"}]
     specs += [{"case": "critic_fwd_bwd", "critic": c} for c in critic_names]
     specs.append({"case": "update_floor", "algo": "sac", "critic": "sa_hyper"})
@@ -64,6 +73,29 @@ def suite_cases(suite: str, torch: bool) -> list[dict]:
         {"case": "train_native", "env": e, "critic": c, "seeds": s, "chunk": k, "contact_obs": o}
         for e, c, s, k, o in native_trains
     ]
+    return specs
+
+
+def gpu_cases(torch: bool) -> list[dict]:
+    """The accelerator suite. Precision: jax's default lets f32 matmuls run as TF32 on NVIDIA GPUs,
+    PyTorch's (and the authors') does not, so the SA-Hyper SAC update is also timed with both
+    frameworks at the same precision (torch with TF32; jax at 'highest')."""
+    specs = [{"case": "matmul", "n": 8192}, {"case": "matmul", "n": 8192, "precision": "highest"}]
+    specs.append({"case": "update_floor", "algo": "sac", "critic": "sa_hyper"})
+    updates = [("sac", "sa_hyper", {}), ("sac", "sa_hyper", {"tf32": True})]
+    updates += [("sac", "sa_hyper", {"precision": "highest"}), ("sac", "mlp", {})]
+    updates += [("td3", "sa_hyper", {}), ("td3", "mlp", {})]
+    for algo, critic, precision in updates:
+        if torch:
+            specs.append({"case": "update_side_by_side", "algo": algo, "critic": critic, "rounds": 9, "inner": 20})
+            specs[-1].update(precision)
+        elif "tf32" not in precision:
+            specs.append({"case": "update_jax", "algo": algo, "critic": critic, "repeats": 9, "inner": 20})
+            specs[-1].update(precision)
+    for critic, seeds in (("sa_hyper", 1), ("sa_hyper", 5), ("mlp", 1), ("mlp", 5)):
+        specs.append({"case": "train", "env": "ant", "critic": critic, "seeds": seeds, "chunk": 1000})
+    specs += [{"case": "env_steps", "env": "ant", "backend": "mjx", "num_envs": n} for n in (1, 16, 256, 1024, 4096)]
+    specs += [{"case": "critic_fwd_bwd", "critic": c} for c in ("sa_hyper", "as_hyper", "mlp", "mlp_large")]
     return specs
 
 
@@ -99,9 +131,13 @@ def run_side_by_side(spec: dict) -> list[dict]:
     try:
         for name in cases.UPDATES:  # one at a time, so neither compiles beside the other's timing
             logs[name] = tempfile.TemporaryFile("w+")
-            worker_spec = json.dumps({"case": name, "algo": algo, "critic": critic})
+            jax_worker = name == "update_jax"
+            options = {"precision": spec.get("precision")} if jax_worker else {"tf32": spec.get("tf32", False)}
+            worker_spec = json.dumps({"case": name, "algo": algo, "critic": critic, **options})
             workers[name] = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.cases", "--serve", worker_spec],
+                # both frameworks share one accelerator: jax must not take 75% of its memory up front
+                env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=logs[name],
@@ -143,9 +179,11 @@ def _ms(seconds: list[float]) -> float:
 
 def run_case(spec: dict, timeout: int = 1800) -> dict:
     """Runs one case in a fresh Python process (no shared compile caches or allocations)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cases", json.dumps(spec)], capture_output=True, text=True, timeout=timeout
-    )
+    command = [sys.executable, "-m", "benchmarks.cases", json.dumps(spec)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**spec, "error": f"timed out after {timeout} s"}
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return {**spec, **json.loads(line[len("RESULT ") :])}
@@ -153,10 +191,16 @@ def run_case(spec: dict, timeout: int = 1800) -> dict:
 
 
 def to_markdown(meta: dict, results: list[dict]) -> str:
-    rate = next((r["gflops"] for r in results if r["case"] == "matmul" and "gflops" in r), None)
+    matmuls = [r for r in results if r["case"] == "matmul" and "gflops" in r]
+    rate = matmuls[0]["gflops"] if matmuls else None
     lines = [f"# Benchmarks: {meta['suite']} suite on {meta['device']}", ""]
     lines += [f"jax {meta['jax']}, jaxlib {meta['jaxlib']}, {meta['date']}, {meta['machine']}", ""]
-    lines += [f"Measured f32 matmul rate (jax, 2048^3): **{rate} GFLOP/s**", ""]
+    if "note" in meta:
+        lines += [meta["note"], ""]
+    for r in matmuls:
+        precision = r.get("precision", "default")
+        size = r.get("n", 2048)
+        lines += [f"Measured f32 matmul rate (jax, {size}^3, precision {precision}): **{r['gflops']} GFLOP/s**", ""]
     lines += ["## Critic forward + backward at paper size (batch 256, Ant dims 27/8, twin)", ""]
     lines += ["| critic | params | ms | XLA GFLOP | GFLOP/s | memory (MB) |", "|---|---|---|---|---|---|"]
     for r in results:
@@ -172,22 +216,22 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
         "",
     ]
     lines += [
-        "| algo | critic | batch | hyperjax ms | torch ms | speed-up | analytic GFLOP | floor ms (at matmul rate) "
-        "| hyperjax / floor | practical floor ms | hyperjax / practical |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Precision: jax's `default` lets f32 matmuls run as TF32 on NVIDIA GPUs (`highest`: full f32);",
+        "torch `f32` is PyTorch's default and the authors' run, `tf32` allows TF32. On a CPU all are f32.",
+        "",
+        "| algo | critic | batch | precision (jax / torch) | hyperjax ms | torch ms | speed-up | analytic GFLOP "
+        "| floor ms (at matmul rate) | hyperjax / floor | practical floor ms | hyperjax / practical |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    for r in results:
+    for i, r in enumerate(results):
         if r["case"] != "update_jax" or "ms" not in r:
             continue
-        torch_row = next(
-            (
-                t
-                for t in results
-                if t["case"] == "update_torch" and (t["algo"], t["critic"]) == (r["algo"], r["critic"])
-            ),
-            None,
+        # run_side_by_side returns each torch row right after its jax row
+        following = results[i + 1] if i + 1 < len(results) else {}
+        torch_row = following if following.get("case") == "update_torch" and "ms" in following else None
+        precision = f"{r.get('precision', 'default')} / " + (
+            ("tf32" if torch_row.get("tf32") else "f32") if torch_row else "n/a"
         )
-        torch_row = torch_row if torch_row and "ms" in torch_row else None
         torch_ms = torch_row["ms"] if torch_row else "n/a"
         if "speedup" in r:  # median of the rounds' ratios, timed in alternation
             ratio = f"{r['speedup']:.2f}x ({r['speedup_range'][0]}-{r['speedup_range'][1]})"
@@ -208,8 +252,9 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
             f"{practical['floor_ms']} | {r['ms'] / practical['floor_ms']:.2f}x" if practical else "n/a | n/a"
         )
         lines.append(
-            f"| {r['algo']} | {r['critic']} | {r['batch']} | {r['ms']} | {torch_ms} | {ratio} | {r['analytic_gflop']} "
-            f"| {floor:.1f} | {r['ms'] / floor:.2f}x | {practical_cols} |"
+            f"| {r['algo']} | {r['critic']} | {r['batch']} | {precision} | {r['ms']} | {torch_ms} | {ratio} "
+            f"| {r['analytic_gflop']} "
+            f"| {floor:.3g} | {r['ms'] / floor:.2f}x | {practical_cols} |"
         )
     for p in results:
         if p["case"] == "update_floor" and "floor_ms" in p:
@@ -219,6 +264,11 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
                 f"multiplies ({p['gemm_gflop']} GFLOP), each timed alone at its own shapes, take {p['gemm_ms']} ms "
                 f"in sum; the critic's Adam + Polyak step (memory-bound) takes {p['optimizer_ms']} ms.",
             ]
+            if not meta["device"].startswith("cpu"):
+                lines += [
+                    "On an accelerator each multiply timed alone pays its own launch and synchronisation, so",
+                    "this sum overstates what the fused update needs: read it as a CPU measure.",
+                ]
     lines += ["", "## Environment steps/s (Brax: jitted scan of 200 steps, vmapped batch; native: host loop)", ""]
     lines += ["| env | backend | envs | steps/s | compile s |", "|---|---|---|---|---|"]
     for r in results:
@@ -232,19 +282,25 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
         "one jitted act+update call per step. obs: observation dims (Ant-v5 with contact forces 105,",
         "without them 27, as Brax's Ant; the paper preset's MJX Ant: 111, as the authors').",
         "",
-        "| env | physics | obs | critic | seeds | env steps/s | seed-steps/s | compile s | memory (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+        "memory: the training program's own (XLA's count); peak: the device allocator's peak over the case",
+        "(accelerators only). Hours per 1M steps: every seed's 1M steps, at the measured rate.",
+        "",
+        "| env | physics | obs | critic | seeds | env steps/s | seed-steps/s | h per 1M steps | compile s "
+        "| memory (MB) | peak (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
     for r in results:
         if r["case"] == "train" and "env_steps_per_s" in r:
             lines.append(
                 f"| {r['env']} | MJX in XLA | {r.get('obs', 27)} | {r['critic']} | {r['seeds']} "
-                f"| {r['env_steps_per_s']} | {r['seed_steps_per_s']} | {r['compile_s']} | {r['memory_mb']} |"
+                f"| {r['env_steps_per_s']} | {r['seed_steps_per_s']} | {1e6 / r['env_steps_per_s'] / 3600:.1f} "
+                f"| {r['compile_s']} | {r['memory_mb']} | {r.get('peak_mb') or 'n/a'} |"
             )
         if r["case"] == "train_native" and "env_steps_per_s" in r:
             lines.append(
                 f"| {r['env']} | native, host loop | {r['obs']} | {r['critic']} | {r['seeds']} "
-                f"| {r['env_steps_per_s']} | {r['seed_steps_per_s']} | {r['first_chunk_s']} (first chunk) |  |"
+                f"| {r['env_steps_per_s']} | {r['seed_steps_per_s']} | {1e6 / r['env_steps_per_s'] / 3600:.1f} "
+                f"| {r['first_chunk_s']} (first chunk) |  |  |"
             )
     errors = [r for r in results if "error" in r]
     if errors:
@@ -253,11 +309,21 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suite", choices=("quick", "full"), default="quick")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=("quick", "full", "gpu"), default="quick")
     parser.add_argument("--out", default=RESULTS)
+    parser.add_argument("--only", default=None, help="run only the cases whose JSON spec matches this regex")
+    parser.add_argument("--case_timeout", type=int, default=1800, help="seconds before a case is abandoned")
+    parser.add_argument("--dry_run", action="store_true", help="list the cases and exit")
     args = parser.parse_args()
     torch = importlib.util.find_spec("torch") is not None
+    specs = suite_cases(args.suite, torch)
+    if args.only:
+        specs = [s for s in specs if re.search(args.only, json.dumps(s))]
+    if args.dry_run:
+        for i, spec in enumerate(specs, 1):
+            print(f"[{i}/{len(specs)}] {json.dumps(spec)}")
+        return
     device = jax.devices()[0]
     meta = {
         "suite": args.suite,
@@ -268,19 +334,26 @@ def main():
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "analytic_sac_update_gflop_ant": round(flop_model.update_flops("sac", "sa_hyper", 27, 8, 256) / 1e9, 2),
     }
-    specs = suite_cases(args.suite, torch)
+    if torch:
+        import torch as torch_lib
+
+        meta["torch"] = torch_lib.__version__
+    os.makedirs(args.out, exist_ok=True)
+    name = re.sub(r"[^a-z0-9]+", "_", device.device_kind.lower()).strip("_")
+    stem = os.path.join(args.out, f"gpu_{name}" if args.suite == "gpu" else f"{device.platform}_{args.suite}")
     results = []
     for i, spec in enumerate(specs, 1):
-        new = run_side_by_side(spec) if spec["case"] == "update_side_by_side" else [run_case(spec)]
+        if spec["case"] == "update_side_by_side":
+            new = run_side_by_side(spec)
+        else:
+            new = [run_case(spec, args.case_timeout)]
         results += new
         for result in new:
             print(f"[{i}/{len(specs)}] {json.dumps(result)}", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"{device.platform}_{args.suite}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(to_markdown(meta, results))
+        with open(stem + ".json", "w") as f:  # after every case: an interrupted run keeps its rows
+            json.dump({"meta": meta, "results": results}, f, indent=1)
+        with open(stem + ".md", "w") as f:
+            f.write(to_markdown(meta, results))
     print(f"wrote {stem}.json and {stem}.md")
 
 

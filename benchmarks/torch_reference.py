@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn import functional as F
 
 LATENT = 1024
+# The authors' scripts put everything on CUDA when there is one; so does this reference.
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _uniform_(weight, bound):
@@ -174,7 +176,7 @@ def _batch(replay, batch_size):
     """The authors' sampling: random.sample from a Python list, then numpy stacking."""
     batch = random.sample(replay, batch_size)
     state, action, reward, next_state, mask = map(np.stack, zip(*batch))
-    as_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    as_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32, device=DEVICE)  # noqa: E731
     return (
         as_tensor(state),
         as_tensor(action),
@@ -188,9 +190,9 @@ class SAC:
     """The authors' SAC update (SAC/models/soft_actor_critic.py), fixed alpha."""
 
     def __init__(self, kind, obs_dim, act_dim, batch_size=256, alpha=0.2, gamma=0.99, tau=0.005):
-        self.critic = Critic(kind, obs_dim, act_dim)
+        self.critic = Critic(kind, obs_dim, act_dim).to(DEVICE)
         self.critic_target = copy.deepcopy(self.critic)
-        self.policy = GaussianPolicy(obs_dim, act_dim)
+        self.policy = GaussianPolicy(obs_dim, act_dim).to(DEVICE)
         critic_lr = 5e-5 if kind == "sa_hyper" else 3e-4
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=3e-4)
@@ -224,9 +226,9 @@ class TD3:
     """The authors' TD3 update (TD3/TD3.py); `update` is one call of their `train` iteration."""
 
     def __init__(self, kind, obs_dim, act_dim, batch_size=100, gamma=0.99, tau=0.005, policy_delay=2):
-        self.critic = Critic(kind, obs_dim, act_dim, variant="td3")
+        self.critic = Critic(kind, obs_dim, act_dim, variant="td3").to(DEVICE)
         self.critic_target = copy.deepcopy(self.critic)
-        self.actor = DeterministicPolicy(obs_dim, act_dim)
+        self.actor = DeterministicPolicy(obs_dim, act_dim).to(DEVICE)
         self.actor_target = copy.deepcopy(self.actor)
         critic_lr = 5e-5 if kind == "sa_hyper" else 3e-4
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)

@@ -94,3 +94,15 @@ def test_side_by_side_rows():
     table = run.to_markdown({"suite": "s", "device": "cpu", "jax": "x", "jaxlib": "x", "date": "d", "machine": "m"},
                             [{"case": "matmul", "gflops": 100.0}, jax_row, torch_row])  # fmt: skip
     assert f"| {jax_row['speedup']:.2f}x (" in table
+
+
+def test_gpu_suite_lists_its_cases_without_a_gpu():
+    """The GPU suite's dry run: the cases it would run, with or without PyTorch."""
+    with_torch = run.suite_cases("gpu", torch=True)
+    assert {"tf32": True} in [{k: v for k, v in s.items() if k == "tf32"} for s in with_torch]
+    without = run.suite_cases("gpu", torch=False)
+    assert all(s["case"] != "update_side_by_side" and "tf32" not in s for s in without)
+    trains = {(s["critic"], s["seeds"]) for s in without if s["case"] == "train"}
+    assert {("sa_hyper", 1), ("sa_hyper", 5)} <= trains
+    batches = {s["num_envs"] for s in without if s["case"] == "env_steps"}
+    assert min(batches) == 1 and max(batches) == 4096
