@@ -25,12 +25,18 @@ class Agent(NamedTuple):
       act: ``(state, obs [obs]) -> action [act]``: the deterministic evaluation policy.
       update: ``(state, batch: Transition [B], key, step) -> (state, metrics)``; ``step`` is the
         global env step (an unbatched scalar, so seeds vmapped together share control flow).
+      q_values: ``(state, obs [B, obs], action [B, act], target: bool) -> [num_critics, B]``: the
+        online (or, with ``target``, the target) critics, for the analyses; None if it has none.
+      snapshot: ``state -> state`` keeping what ``act`` and ``q_values`` read (optimiser states
+        dropped), the parameter snapshots runs keep for the analyses; None if it keeps none.
     """
 
     init: Callable[[jax.Array], Any]
     explore: Callable[[Any, jax.Array, jax.Array], jax.Array]
     act: Callable[[Any, jax.Array], jax.Array]
     update: Callable[[Any, types.Transition, jax.Array, jax.Array], tuple[Any, Metrics]]
+    q_values: Callable[[Any, jax.Array, jax.Array, bool], jax.Array] | None = None
+    snapshot: Callable[[Any], Any] | None = None
 
 
 @dataclasses.dataclass

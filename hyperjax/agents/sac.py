@@ -172,7 +172,13 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         }
         return new_state, metrics
 
-    return base.Agent(init=init, explore=explore, act=act, update=update)
+    def q_values(state: SACState, obs: jax.Array, action: jax.Array, target: bool = False) -> jax.Array:
+        return critic.apply(state.target_critic_params if target else state.critic_params, obs, action)
+
+    def snapshot(state: SACState) -> SACState:
+        return state.replace(actor_opt=None, critic_opt=None, alpha_opt=None)
+
+    return base.Agent(init=init, explore=explore, act=act, update=update, q_values=q_values, snapshot=snapshot)
 
 
 ALGORITHM = offpolicy.algorithm(

@@ -138,7 +138,13 @@ def make_agent(config: TD3Config, obs_size: int, action_size: int) -> base.Agent
         )
         return state, {"critic_loss": c_loss, "actor_loss": a_loss, "q": jnp.mean(q)}
 
-    return base.Agent(init=init, explore=explore, act=act, update=update)
+    def q_values(state: TD3State, obs: jax.Array, action: jax.Array, target: bool = False) -> jax.Array:
+        return critic.apply(state.target_critic_params if target else state.critic_params, obs, action)
+
+    def snapshot(state: TD3State) -> TD3State:
+        return state.replace(target_actor_params=None, actor_opt=None, critic_opt=None)
+
+    return base.Agent(init=init, explore=explore, act=act, update=update, q_values=q_values, snapshot=snapshot)
 
 
 ALGORITHM = offpolicy.algorithm(

@@ -53,14 +53,6 @@ def define(*classes, defaults: dict | None = None, exclude: tuple[str, ...] = ()
                 flags.DEFINE_string(field.name, default, help_text)
 
 
-def _tuples(value):
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    return value
-
-
 def define_for(algo: str) -> None:
     """The flags of an entry point: ``RunConfig``'s, the algorithm's config's, and ``--preset``."""
     algorithm = algorithms.get(algo)
@@ -84,7 +76,7 @@ def from_flags(cls, preset: dict | None = None, exclude: tuple[str, ...] = ()):
         kind = _kind(field)
         if kind == "dict":
             try:
-                value = _tuples(json.loads(value))
+                value = runner.as_tuples(json.loads(value))
             except json.JSONDecodeError as e:
                 raise ValueError(f"--{field.name} must be JSON, e.g. '{{\"hidden_sizes\": [64]}}': {e}") from e
         elif kind == "Sequence":

@@ -35,7 +35,9 @@ RESUMABLE = (
     "run.checkpoint_every",
     "run.eval_every",
     "run.eval_episodes",
+    "run.snapshot_every",
 )
+SNAPSHOTS = "snapshots"  # the folder of a run's parameter snapshots (checkpoint.save / restore)
 
 
 @dataclasses.dataclass
@@ -68,6 +70,12 @@ class RunConfig:
         20.0, "Also checkpoint when this many minutes passed since the last one; 0: off.", valid=cfg.NON_NEGATIVE
     )
     resume: bool = cfg.field(False, "Continue the run in --logdir from its latest checkpoint.")
+    snapshot_every: int = cfg.field(
+        0,
+        "Training steps between parameter snapshots (actor and critics, no replay) for the gradient "
+        "analysis (paper: 10000); 0: none.",
+        valid=cfg.NON_NEGATIVE,
+    )
 
 
 class TrainingDiverged(RuntimeError):
@@ -151,6 +159,11 @@ def validate(algo: str, run: RunConfig, agent_config) -> None:
     _check_logdir(run.logdir)
     if run.total_steps % run.eval_every:
         raise ValueError(f"--total_steps={run.total_steps} must be a multiple of --eval_every={run.eval_every}")
+    if run.snapshot_every and (algorithm.make_agent is None or env_spec(run).on_host):
+        raise ValueError(
+            f"--snapshot_every: {algo} on {run.env} keeps no snapshots (off-policy agents on JAX envs do); "
+            "leave it at 0"
+        )
     algorithm.check(agent_config, setting(run))
 
 
@@ -160,6 +173,34 @@ def config_dict(algo: str, run: RunConfig, agent_config) -> dict:
     flat.update({f"run.{k}": v for k, v in dataclasses.asdict(run).items()})
     flat.update({f"agent.{k}": v for k, v in dataclasses.asdict(agent_config).items()})
     return json.loads(json.dumps(flat))
+
+
+def as_tuples(value):
+    """JSON lists -> tuples, recursively (configs hold tuples: hashable, as the flags give them)."""
+    if isinstance(value, list):
+        return tuple(as_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: as_tuples(v) for k, v in value.items()}
+    return value
+
+
+def load_config(logdir: str) -> tuple[str, RunConfig, object]:
+    """``(algo, run_config, agent_config)`` of the run in ``logdir`` (from its ``config.json``).
+
+    Raises ValueError (one line) if there is no run there."""
+    path = os.path.join(logdir, "config.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"{logdir} holds no run (no config.json); give a folder a training run wrote")
+    with open(path) as f:
+        flat = json.load(f)
+    algorithm = algorithms.get(flat["algo"])
+
+    def fields(cls, prefix):
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix) and k[len(prefix) :] in names}
+        return cls(**{k: as_tuples(v) for k, v in values.items()})
+
+    return flat["algo"], fields(RunConfig, "run."), fields(algorithm.config, "agent.")
 
 
 def default_logdir(algo: str, run: RunConfig, agent_config) -> str:
@@ -229,6 +270,12 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
         keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
         config = config_dict(algo, run_config, agent_config)
         mngr = checkpoint.manager(ckpt_dir)
+        snapshots = checkpoint.manager(os.path.join(logdir, SNAPSHOTS), max_to_keep=None)
+
+        def snapshot(step: int) -> None:
+            if run_config.snapshot_every and step % run_config.snapshot_every == 0:
+                if step not in snapshots.all_steps():  # a resumed run reaches it again, bit-exactly
+                    checkpoint.save(snapshots, step, trainer.snapshot(state), config)
 
         step = 0
         if run_config.resume:
@@ -265,13 +312,17 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
             return returns
 
         returns = log_eval(step, {}, None) if step == 0 else None
+        snapshot(step)
         since_eval = _Means()
         rate, num_steps, last_save_time, compiled = None, algorithm.first_call_steps, time.perf_counter(), False
         with contextlib.closing(board):
             while step < run_config.total_steps:
                 next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
                 next_ckpt = (step // run_config.checkpoint_every + 1) * run_config.checkpoint_every
-                num_steps = max(1, min(num_steps, next_eval - step, next_ckpt - step, run_config.total_steps - step))
+                bounds = [next_eval - step, next_ckpt - step, run_config.total_steps - step]
+                if run_config.snapshot_every:
+                    bounds.append(run_config.snapshot_every - step % run_config.snapshot_every)
+                num_steps = max(1, min(num_steps, *bounds))
                 t0 = time.perf_counter()
                 state, metrics = trainer.run_chunk(state, step, num_steps)
                 metrics = jax.device_get(metrics)
@@ -300,6 +351,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                 if step % run_config.eval_every == 0:
                     returns = log_eval(step, since_eval.result(), rate)
                     since_eval = _Means()
+                snapshot(step)
                 minutes = (time.perf_counter() - last_save_time) / 60
                 timed_out = run_config.checkpoint_minutes > 0 and minutes >= run_config.checkpoint_minutes
                 if (

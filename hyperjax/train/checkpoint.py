@@ -95,6 +95,16 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: dict, ig
     return _rebuild(abstract_state, restored["state"], restored["structure"], mngr.directory), step
 
 
+def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
+    """The state saved at ``step`` (e.g. a parameter snapshot), shaped like ``abstract_state``,
+    without a config check. Raises CheckpointError if it is missing or differs in structure."""
+    if step not in mngr.all_steps():
+        raise CheckpointError(f"no checkpoint {step} in {mngr.directory}; there are {sorted(mngr.all_steps())}")
+    items = ocp.args.Composite(state=ocp.args.StandardRestore(), structure=ocp.args.JsonRestore())
+    restored = mngr.restore(step, args=items)
+    return _rebuild(abstract_state, restored["state"], restored["structure"], mngr.directory)
+
+
 def _rebuild(abstract_state, arrays: dict, structure: dict, where) -> object:
     """The state shaped like ``abstract_state``, every leaf found by its tree path."""
     paths, abstract_leaves = _paths_and_leaves(abstract_state)

@@ -190,4 +190,5 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
         evaluate=lambda state, step: layout.to_seeds(evaluate_program(state, step)),
         programs={"init": init_program, "chunk": chunk, "evaluate": evaluate_program},
         metric_names=(*metric_shapes, "train_return"),
+        snapshot=(lambda state: layout.to_seeds(agent.snapshot(state.agent))) if agent.snapshot else None,
     )

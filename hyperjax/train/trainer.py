@@ -31,6 +31,8 @@ class Trainer(NamedTuple):
         their compilations); which names a trainer has is its own (its docstring lists them).
       metric_names: the names ``run_chunk`` reports, for log columns.
       extra_returns: further evaluation curves (e.g. MAML's ``return_pre``, before adaptation).
+      snapshot: ``state -> pytree [S, ...]``, the parameters the analyses read (small: no replay,
+        no optimiser state), saved every ``--snapshot_every`` steps; None where there are none.
     """
 
     init: Callable[[jax.Array], Any]
@@ -39,6 +41,7 @@ class Trainer(NamedTuple):
     programs: Mapping[str, Callable]
     metric_names: tuple[str, ...]
     extra_returns: tuple[str, ...] = ()
+    snapshot: Callable[[Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
