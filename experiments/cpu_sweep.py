@@ -1,38 +1,29 @@
-"""What the CPU-scale sweeps share: launch one run per variant (parallel processes of a
-``hyperjax.experiments`` entry point, resumed when their folder holds a checkpoint), then draw their
-curves into one figure and a table of the last evaluation."""
+"""What the CPU-scale sweeps (maml_cpu, pearl_cpu) share: launch one run per variant (parallel
+processes of a ``hyperjax.experiments`` entry point, through ``experiments/sweep.py``: finished runs
+skipped, the others resumed from their checkpoints), then draw their curves into one figure and a
+table of the last evaluation."""
 
 import csv
 import os
 import platform
-import subprocess
-import sys
-import time
 
 import numpy as np
+
+from experiments import sweep
 
 
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
-def launch(entry: str, runs: dict[str, list[str]], logdir: str, parallel: int) -> list[int]:
+def launch(entry: str, runs: dict[str, list[str]], logdir: str, parallel: int) -> int:
     """Runs ``python -m hyperjax.experiments.<entry> <flags> --logdir=<logdir>/<name>`` for each
-    ``name: flags``, ``parallel`` at a time (logs in ``<logdir>/<name>.log``); their exit codes."""
-    procs, start = [], time.time()
-    os.makedirs(logdir, exist_ok=True)
-    for name, flags in runs.items():
-        cmd = [sys.executable, "-m", f"hyperjax.experiments.{entry}", *flags, f"--logdir={os.path.join(logdir, name)}"]
-        checkpoints = os.path.join(logdir, name, "checkpoints")
-        if os.path.isdir(checkpoints) and os.listdir(checkpoints):
-            cmd.append("--resume")
-        while len([p for p in procs if p.poll() is None]) >= parallel:
-            time.sleep(5)
-        with open(os.path.join(logdir, f"{name}.log"), "w") as log:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
-    codes = [p.wait() for p in procs]
-    print(f"runs finished with exit codes {codes} in {(time.time() - start) / 60:.0f} min", file=sys.stderr)
-    return codes
+    ``name: flags`` as a CPU-scale sweep (``experiments/sweep.py``: finished runs skipped, those with
+    checkpoints resumed, ``parallel`` at a time, logs in ``<logdir>/<name>.log``, the record in
+    ``<logdir>/sweep.json``); 0 if every run succeeded."""
+    return sweep.run_sweep(
+        [sweep.Run(name, entry, tuple(flags)) for name, flags in runs.items()], logdir, "cpu", parallel
+    )
 
 
 def read(path: str, columns: list[str]) -> dict[str, np.ndarray]:
