@@ -95,3 +95,12 @@ def _show(value) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(map(str, value))
     return str(value)
+
+
+def as_tuples(value):
+    """JSON lists -> tuples, recursively (configs hold tuples: hashable, as the flags give them)."""
+    if isinstance(value, list):
+        return tuple(as_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: as_tuples(v) for k, v in value.items()}
+    return value

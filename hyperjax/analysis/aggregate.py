@@ -25,6 +25,7 @@ import numpy as np
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
+from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 
 BOOTSTRAP_REPS = 10_000  # percentile-bootstrap resamples of the seeds for the curves' and tables' intervals
@@ -96,15 +97,6 @@ def find_runs(paths: list[str]) -> list[tuple[str, str]]:
     return found
 
 
-def _tuples(value):
-    """JSON lists as tuples (what the config dataclasses hold), recursively."""
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    return value
-
-
 def label_of(config: dict) -> tuple[str, str]:
     """``(label, step_name)`` of a run: the algorithm's ``run_name`` of its rebuilt agent config, or
     else the first of ``agent.critic`` / ``agent.policy`` / ``agent.model`` the config has."""
@@ -113,7 +105,7 @@ def label_of(config: dict) -> tuple[str, str]:
     except (KeyError, ValueError):
         algorithm = None
     if algorithm is not None:
-        fields = {k[len("agent.") :]: _tuples(v) for k, v in config.items() if k.startswith("agent.")}
+        fields = {k[len("agent.") :]: cfg.as_tuples(v) for k, v in config.items() if k.startswith("agent.")}
         try:
             return algorithm.run_name(algorithm.config(**fields)), algorithm.step_name
         except (TypeError, ValueError, AttributeError):

@@ -76,7 +76,7 @@ def from_flags(cls, preset: dict | None = None, exclude: tuple[str, ...] = ()):
         kind = _kind(field)
         if kind == "dict":
             try:
-                value = runner.as_tuples(json.loads(value))
+                value = cfg.as_tuples(json.loads(value))
             except json.JSONDecodeError as e:
                 raise ValueError(f"--{field.name} must be JSON, e.g. '{{\"hidden_sizes\": [64]}}': {e}") from e
         elif kind == "Sequence":

@@ -175,15 +175,6 @@ def config_dict(algo: str, run: RunConfig, agent_config) -> dict:
     return json.loads(json.dumps(flat))
 
 
-def as_tuples(value):
-    """JSON lists -> tuples, recursively (configs hold tuples: hashable, as the flags give them)."""
-    if isinstance(value, list):
-        return tuple(as_tuples(v) for v in value)
-    if isinstance(value, dict):
-        return {k: as_tuples(v) for k, v in value.items()}
-    return value
-
-
 def load_config(logdir: str) -> tuple[str, RunConfig, object]:
     """``(algo, run_config, agent_config)`` of the run in ``logdir`` (from its ``config.json``).
 
@@ -198,7 +189,7 @@ def load_config(logdir: str) -> tuple[str, RunConfig, object]:
     def fields(cls, prefix):
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix) and k[len(prefix) :] in names}
-        return cls(**{k: as_tuples(v) for k, v in values.items()})
+        return cls(**{k: cfg.as_tuples(v) for k, v in values.items()})
 
     return flat["algo"], fields(RunConfig, "run."), fields(algorithm.config, "agent.")
 
