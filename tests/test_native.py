@@ -127,6 +127,7 @@ def test_ant_v5_through_the_cli_then_resume(tmp_path):
     assert np.isfinite(float(rows[-1]["critic_loss"]))
 
 
+@pytest.mark.slow  # ~4 min on 2 cores; the host loop's learning is tested on pendulum above
 def test_sac_learns_hopper_v5_on_native_mujoco(tmp_path):
     # Measured: a random policy scores 9-17 (falls at once); SAC with the MLP critic reaches
     # 200-220 after 4000-8000 steps (seeds 1 and 2), and ~300 by 20k. Real physics, real learning.
