@@ -7,7 +7,7 @@ Fig. 3's critic-gradient analysis reads (their parameter snapshots):
 Paper scale: ant, halfcheetah, hopper, walker2d; 5 seeds trained in one program per environment and
 critic; 1M steps; evaluation every 5,000 steps (10 episodes); parameter snapshots every 10,000.
 CPU scale (labelled so everywhere; the paper's values in brackets): hopper only (--envs), 3 seeds
-[5], 60k steps [1M], 5 evaluation episodes [10], replay 100k [1M], the hypernetwork critics'
+[5], 30k steps [1M], 5 evaluation episodes [10], replay 100k [1M], the hypernetwork critics'
 primary ResNet at widths 64,128,256 [256,512,1024] and a dynamic layer of 64 [256]. Runs land in
 <logdir>/<env>/<critic>; then the curves, normalised scores and IQM go to <out>/fig4_<scale>/ and
 the gradient analysis (Fig. 3) to <out>/fig3_<scale>/.
@@ -34,7 +34,7 @@ FLAGS = {
     "cpu": [
         "--num_seeds=3",
         "--seed=0",
-        "--total_steps=60000",
+        "--total_steps=30000",
         "--eval_every=5000",
         "--eval_episodes=5",
         "--checkpoint_every=5000",

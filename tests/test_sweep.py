@@ -154,7 +154,7 @@ def test_sigterm_stops_the_runs_and_the_same_sweep_resumes_them(tmp_path, fake):
 def test_fig4_cpu_commands_are_the_recorded_ones():
     sa_hyper, as_hyper, mlp = fig4.runs("cpu", ["hopper"])
     common = (
-        "--num_seeds=3 --seed=0 --total_steps=60000 --eval_every=5000 --eval_episodes=5 --checkpoint_every=5000 "
+        "--num_seeds=3 --seed=0 --total_steps=30000 --eval_every=5000 --eval_episodes=5 --checkpoint_every=5000 "
         "--snapshot_every=10000 --buffer_size=100000"
     ).split()
     shrunk = '--critic_overrides={"latent_widths": [64, 128, 256], "hidden_sizes": [64]}'
