@@ -18,6 +18,7 @@ from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.experiments import quiet, runner
 from hyperjax.train import checkpoint
+from hyperjax.train import trainer as trainer_lib
 
 
 def _kind(field: dataclasses.Field) -> str:
@@ -119,7 +120,7 @@ def main(algo: str, argv) -> None:
             f"({runner.env_spec(run_config).describe()}) | {algorithm.run_name(agent_config)} | "
             f"{run_config.num_seeds} seed(s) from {run_config.seed} | "
             f"{run_config.total_steps:,} {algorithm.step_name} | "
-            f"device {jax.devices()[0].device_kind}",
+            f"{trainer_lib.describe_devices(run_config.num_seeds)}",
             file=sys.stderr,
         )
         result = runner.run(algo, run_config, agent_config)

@@ -4,11 +4,14 @@ compiler options of the training programs.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from hyperjax.envs import registry
 
@@ -74,6 +77,21 @@ def jit_program(fn: Callable, **kwargs) -> Callable:
     return jax.jit(fn, compiler_options=options, **kwargs)
 
 
+def seed_devices(num_seeds: int) -> int:
+    """How many devices a run's seeds are spread over: the most of ``jax.devices()`` that take an
+    equal share (``--num_seeds=40`` on 8 GPUs: 8, five seeds each; 6 seeds on 4 devices: 3)."""
+    return max(d for d in range(1, min(jax.device_count(), num_seeds) + 1) if num_seeds % d == 0)
+
+
+def describe_devices(num_seeds: int) -> str:
+    """What a run's header says of its devices, e.g. ``4 devices (cpu)`` or ``1 device (NVIDIA H200)``."""
+    n, device = seed_devices(num_seeds), jax.devices()[0]
+    if n == 1:
+        return f"1 device ({device.device_kind})"
+    unused = f", {jax.device_count() - n} idle: {num_seeds} seeds do not split evenly" if n < jax.device_count() else ""
+    return f"{n} devices ({device.platform}, {num_seeds // n} seed(s) each{unused})"
+
+
 @dataclasses.dataclass(frozen=True)
 class SeedLayout:
     """How a run's seeds are laid out, decided once from ``num_seeds``.
@@ -83,6 +101,10 @@ class SeedLayout:
     because XLA:CPU compiles a size-1 ``vmap`` of the SA-Hyper update markedly slower (its
     weight-gradient GEMMs come out transposed and Adam transposes them back; the measurement is
     in benchmarks/NOTES.md). Outputs come as ``[S, ...]`` either way (``to_seeds``).
+
+    With several devices (``seed_devices``), the seed axis is sharded over a one-axis ``Mesh``
+    (``seeds``): each program is jitted with ``NamedSharding`` in- and out-shardings, so XLA runs
+    each device's seeds where they live, in one program; seeds never communicate.
     """
 
     num_seeds: int
@@ -91,11 +113,30 @@ class SeedLayout:
     def batched(self) -> bool:
         return self.num_seeds > 1
 
+    @functools.cached_property
+    def num_devices(self) -> int:
+        return seed_devices(self.num_seeds)
+
+    @functools.cached_property
+    def shardings(self) -> tuple[NamedSharding, NamedSharding]:
+        """``(by_seed, replicated)`` over this layout's devices."""
+        mesh = Mesh(np.array(jax.devices()[: self.num_devices]), ("seeds",))
+        return NamedSharding(mesh, PartitionSpec("seeds")), NamedSharding(mesh, PartitionSpec())
+
     def program(self, one: Callable, in_axes, donate: bool = False, jit: Callable = jit_program) -> Callable:
         """``one`` (per seed) jitted for this layout: vmapped with ``in_axes`` over several seeds,
-        as is for one; the state (argument 0) donated if ``donate``."""
+        as is for one; the state (argument 0) donated if ``donate``; sharded by seed over devices."""
         donate_argnums = 0 if donate else ()
-        return jit(jax.vmap(one, in_axes) if self.batched else one, donate_argnums=donate_argnums)
+        if not self.batched:
+            return jit(one, donate_argnums=donate_argnums)
+        if self.num_devices == 1:
+            return jit(jax.vmap(one, in_axes), donate_argnums=donate_argnums)
+        by_seed, replicated = self.shardings
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,)
+        in_shardings = tuple(by_seed if axis == 0 else replicated for axis in axes)
+        return jit(
+            jax.vmap(one, in_axes), donate_argnums=donate_argnums, in_shardings=in_shardings, out_shardings=by_seed
+        )
 
     def init(self, init_one: Callable) -> tuple[Callable, Callable]:
         """``(init, program)``: ``init(keys [S]) -> state`` in this layout, and its jitted program.
