@@ -99,12 +99,12 @@ def _dot_flops(dot: tuple) -> int:
     return 2 * int(np.prod(batch + free_lhs + free_rhs + contract))
 
 
-def _agent(algo: str, critic: str):
+def _agent(algo: str, critic: str, compute_dtype: str = "float32"):
     """``(config, agent)``: the paper-default SAC or TD3 with this critic, at Ant dims."""
     from hyperjax.agents import registry
 
     algorithm = registry.get(algo)
-    config = algorithm.make_config(critic=critic)
+    config = algorithm.make_config(critic=critic, compute_dtype=compute_dtype)
     return config, algorithm.make_agent(config, OBS, ACT)
 
 
@@ -189,7 +189,7 @@ def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
     }
 
 
-def _jax_update(algo: str, critic: str, precision: str | None = None):
+def _jax_update(algo: str, critic: str, precision: str | None = None, compute_dtype: str = "float32"):
     """``(call, info)``: ``call()`` runs one full update as the training loop does (sample from the
     device replay + update, the state donated); TD3 cycles through its policy delay as training does.
     ``precision``: jax's default matmul precision for the run (``None``: the backend's)."""
@@ -199,7 +199,7 @@ def _jax_update(algo: str, critic: str, precision: str | None = None):
     from hyperjax.types import Transition
 
     precision_name = _set_precision(precision)
-    config, agent = _agent(algo, critic)
+    config, agent = _agent(algo, critic, compute_dtype)
     state = agent.init(jax.random.key(0))
     rng = np.random.default_rng(0)
     n = 10_000
@@ -238,6 +238,7 @@ def _jax_update(algo: str, critic: str, precision: str | None = None):
     info = {
         "framework": "jax",
         "precision": precision_name,
+        "compute_dtype": compute_dtype,
         "algo": algo,
         "critic": critic,
         "batch": config.batch_size,
@@ -307,9 +308,11 @@ def whole_cycles(algo: str, inner: int) -> int:
     return max(2, inner + inner % 2) if algo == "td3" else inner
 
 
-def update_jax(algo: str, critic: str, repeats: int = 5, inner: int = 3, precision: str | None = None) -> dict:
+def update_jax(
+    algo: str, critic: str, repeats: int = 5, inner: int = 3, precision: str | None = None, compute_dtype="float32"
+) -> dict:
     """One full update of hyperjax, timed alone (``benchmarks.run`` times it beside PyTorch)."""
-    call, info = _jax_update(algo, critic, precision)
+    call, info = _jax_update(algo, critic, precision, compute_dtype)
     return {**info, "ms": round(1e3 * _median_time(call, repeats, whole_cycles(algo, inner)), 2)}
 
 

@@ -92,6 +92,9 @@ def gpu_cases(torch: bool) -> list[dict]:
         elif "tf32" not in precision:
             specs.append({"case": "update_jax", "algo": algo, "critic": critic, "repeats": 9, "inner": 20})
             specs[-1].update(precision)
+    for dtype in ("float32", "bfloat16"):  # mixed precision of the hypernetwork critic
+        specs.append({"case": "update_jax", "algo": "sac", "critic": "sa_hyper", "repeats": 9, "inner": 20})
+        specs[-1]["compute_dtype"] = dtype
     for critic, seeds in (("sa_hyper", 1), ("sa_hyper", 5), ("mlp", 1), ("mlp", 5)):
         specs.append({"case": "train", "env": "ant", "critic": critic, "seeds": seeds, "chunk": 1000})
     specs += [{"case": "env_steps", "env": "ant", "backend": "mjx", "num_envs": n} for n in (1, 16, 256, 1024, 4096)]

@@ -36,11 +36,13 @@ def _run(tmp_path, name="run", **kw):
 # Measured: a random policy scores about -1200 to -1700 on pendulum (200 steps); these runs reach
 # -120 to -400 (SAC) and -150 to -450 (TD3) at the step counts below. The threshold sits between.
 LEARNING_CASES = [("sac", "mlp", 6000), ("sac", "sa_hyper", 8000), ("td3", "mlp", 8000), ("td3", "sa_hyper", 10000)]
+LEARNING_CASES.append(("sac", "sa_hyper", 8000, "bfloat16"))  # mixed precision learns too
 
 
-@pytest.mark.parametrize("algo,critic,steps", LEARNING_CASES)
-def test_learns_pendulum(tmp_path, algo, critic, steps):
-    result = runner.run(algo, _run(tmp_path, num_seeds=2, total_steps=steps), _agent(algo, critic), verbose=False)
+@pytest.mark.parametrize("algo,critic,steps,compute_dtype", [(*c, "float32")[:4] for c in LEARNING_CASES])
+def test_learns_pendulum(tmp_path, algo, critic, steps, compute_dtype):
+    agent = _agent(algo, critic, compute_dtype=compute_dtype)
+    result = runner.run(algo, _run(tmp_path, num_seeds=2, total_steps=steps), agent, verbose=False)
     rows = logger.read_csv(os.path.join(result["logdir"], "metrics.csv"))
     first, last = float(rows[0]["return_mean"]), float(rows[-1]["return_mean"])
     best_late = max(float(r["return_mean"]) for r in rows[-2:])
@@ -246,6 +248,8 @@ BAD = [
     ({}, dict(batch_size=500, start_steps=200), None),  # SAC: first update needs batch+1: fine
     (dict(buffer_size=100), dict(batch_size=256), r"--batch_size=256 is larger than the buffer holds"),
     (dict(total_steps=1500), {}, r"must be a multiple of --eval_every=1000"),
+    ({}, dict(compute_dtype="bfloat16"), r"--compute_dtype=bfloat16 applies to the hypernetwork critics \(sa_hyper"),
+    ({}, dict(compute_dtype="float16"), r"--compute_dtype=float16 is not valid; valid: float32, bfloat16"),
 ]
 
 

@@ -10,7 +10,7 @@ import optax
 
 from hyperjax import config as cfg
 from hyperjax import types
-from hyperjax.nn import critics
+from hyperjax.nn import critics, hyper
 from hyperjax.train import trainer
 
 Metrics = dict[str, jax.Array]
@@ -55,6 +55,31 @@ class ActorCriticConfig:
     )
     actor_lr: float = cfg.field(3e-4, "Policy Adam learning rate (paper: 3e-4).", valid=cfg.POSITIVE)
     gamma: float = cfg.field(0.99, "Discount factor (paper: 0.99).", valid=cfg.UNIT_INTERVAL)
+    compute_dtype: str = cfg.field(
+        "float32",
+        "Compute dtype of the hypernetwork critics' primary network and heads; bfloat16 keeps parameters, "
+        "optimiser state and the dynamic network in float32.",
+        valid=hyper.COMPUTE_DTYPES,
+    )
+
+
+def critic_overrides(config: ActorCriticConfig, variant: str) -> dict:
+    """The critic's module fields: the code base's inits (``variant``), the compute dtype, then
+    ``--critic_overrides`` over both."""
+    overrides = {"variant": variant}
+    if config.compute_dtype != "float32":
+        overrides["dtype"] = config.compute_dtype
+    return {**overrides, **config.critic_overrides}
+
+
+def check_critic(config: ActorCriticConfig) -> None:
+    """Raises ValueError (one line) for a critic setting that cannot be built."""
+    critics.check_overrides(config.critic, config.critic_overrides)
+    if config.compute_dtype != "float32" and config.critic not in critics.HYPER_CRITICS:
+        raise ValueError(
+            f"--compute_dtype={config.compute_dtype} applies to the hypernetwork critics "
+            f"({', '.join(critics.HYPER_CRITICS)}); --critic={config.critic} computes in float32"
+        )
 
 
 class Algorithm(NamedTuple):

@@ -81,8 +81,7 @@ def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
 def make_networks(config: SACConfig, action_size: int) -> tuple[nn.Module, nn.Module]:
     """``(critic, actor)`` modules for this config."""
     # the SAC code base's inits (critics.VARIANTS); overrides may name another
-    overrides = {"variant": "sac", **config.critic_overrides}
-    critic = critics.make_critic(config.critic, action_size=action_size, **overrides)
+    critic = critics.make_critic(config.critic, action_size=action_size, **base.critic_overrides(config, "sac"))
     actor = policies.TanhGaussianPolicy(action_size=action_size, hidden_sizes=tuple(config.actor_hidden_sizes))
     return critic, actor
 
@@ -188,5 +187,5 @@ ALGORITHM = offpolicy.algorithm(
     # the authors' SAC updates once the buffer holds more than a batch (already while acting randomly)
     first_update=lambda config: config.batch_size + 1,
     run_name=lambda config: config.critic,
-    check_config=lambda config: critics.check_overrides(config.critic, config.critic_overrides),
+    check_config=base.check_critic,
 )

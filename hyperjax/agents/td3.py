@@ -75,8 +75,7 @@ def make_losses(critic: nn.Module, actor: nn.Module) -> Losses:
 
 def make_networks(config: TD3Config, action_size: int) -> tuple[nn.Module, nn.Module]:
     """``(critic, actor)`` modules with the TD3 code base's inits (overrides may name another)."""
-    overrides = {"variant": "td3", **config.critic_overrides}
-    critic = critics.make_critic(config.critic, action_size=action_size, **overrides)
+    critic = critics.make_critic(config.critic, action_size=action_size, **base.critic_overrides(config, "td3"))
     actor = policies.DeterministicPolicy(action_size=action_size, hidden_sizes=tuple(config.actor_hidden_sizes))
     return critic, actor
 
@@ -153,7 +152,7 @@ ALGORITHM = offpolicy.algorithm(
     make_agent,
     first_update=lambda config: config.start_steps + 1,  # the authors' TD3 trains from t >= start_steps
     run_name=lambda config: config.critic,
-    check_config=lambda config: critics.check_overrides(config.critic, config.critic_overrides),
+    check_config=base.check_critic,
     # the TD3 authors' current defaults (github.com/sfujim/TD3), for comparison with the paper's
     presets={"sfujim": dict(critic="mlp", batch_size=256, start_steps=25_000)},
 )

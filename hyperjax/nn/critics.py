@@ -73,6 +73,7 @@ class _HyperQ(nn.Module):
     latent_widths: Sequence[int]
     blocks_per_width: int
     state_is_meta: bool
+    dtype: str
 
     @nn.compact
     def __call__(self, obs, action):
@@ -85,6 +86,7 @@ class _HyperQ(nn.Module):
             self.variant,
             self.latent_widths,
             self.blocks_per_width,
+            self.dtype,
             name="hyper",
         )
         return net(meta, base)
@@ -155,12 +157,15 @@ class SAHyperCritic(_Critic):
       hidden_sizes: the dynamic network's hidden widths (paper: one layer of 256).
       init_mode: ``authors`` or ``kaiming`` (hyperjax.nn.init).
       latent_widths, blocks_per_width: the primary ResNet (paper: (256, 512, 1024), 2).
+      dtype: compute dtype of the primary ResNet and the heads (``float32``; ``bfloat16``: mixed
+        precision, parameters and gradients stay float32).
     """
 
     hidden_sizes: Sequence[int] = (256,)
     init_mode: str = "authors"
     latent_widths: Sequence[int] = hyper.LATENT_WIDTHS
     blocks_per_width: int = 2
+    dtype: str = "float32"
     state_is_meta = True
 
     def q_network(self):
@@ -171,6 +176,7 @@ class SAHyperCritic(_Critic):
             latent_widths=self.latent_widths,
             blocks_per_width=self.blocks_per_width,
             state_is_meta=self.state_is_meta,
+            dtype=self.dtype,
         )
 
 
@@ -257,7 +263,7 @@ def check_overrides(name: str, overrides: dict) -> None:
     check_name(name)
     module = CRITICS[name].module
     fields = {f.name: f for f in dataclasses.fields(module) if f.name not in ("parent", "name", "action_size")}
-    choices = {"variant": tuple(VARIANTS), "init_mode": hinit.INIT_MODES}
+    choices = {"variant": tuple(VARIANTS), "init_mode": hinit.INIT_MODES, "dtype": hyper.COMPUTE_DTYPES}
     for key, value in overrides.items():
         if key not in fields:
             raise ValueError(f"--critic_overrides: {name} has no field {key!r}; valid: {', '.join(sorted(fields))}")

@@ -25,6 +25,16 @@ import jax.numpy as jnp
 from hyperjax.nn import init as hinit
 
 LATENT_WIDTHS = (256, 512, 1024)
+# the primary network's and heads' compute dtype (parameters stay float32); the dynamic network,
+# its output and every gradient that leaves it are float32
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def _compute(dtype: str):
+    """``None`` (flax infers float32 from the inputs, as before this option) or the dtype."""
+    if dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown compute dtype {dtype!r}; valid: {', '.join(COMPUTE_DTYPES)}")
+    return None if dtype == "float32" else jnp.dtype(dtype)
 
 
 class DynamicLayer(NamedTuple):
@@ -61,12 +71,12 @@ def apply_dynamic(layers: Sequence[DynamicLayer], x: jax.Array) -> jax.Array:
     return x
 
 
-def _primary_dense(features: int, fan_in: int, variant: str, name: str | None = None) -> nn.Dense:
+def _primary_dense(features: int, fan_in: int, variant: str, dtype: str = "float32") -> nn.Dense:
     return nn.Dense(
         features,
         kernel_init=hinit.uniform(hinit.primary_weight_bound(fan_in, variant)),
         bias_init=hinit.uniform(hinit.torch_default_bias_bound(fan_in)),
-        name=name,
+        dtype=_compute(dtype),
     )
 
 
@@ -74,12 +84,13 @@ class ResBlock(nn.Module):
     """Pre-activation residual block ``x + L2(relu(L1(relu(x))))``, width preserved."""
 
     variant: str = "sac"
+    dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         width = x.shape[-1]
-        h = _primary_dense(width, width, self.variant)(nn.relu(x))
-        h = _primary_dense(width, width, self.variant)(nn.relu(h))
+        h = _primary_dense(width, width, self.variant, self.dtype)(nn.relu(x))
+        h = _primary_dense(width, width, self.variant, self.dtype)(nn.relu(h))
         return x + h
 
 
@@ -93,14 +104,15 @@ class PrimaryNetwork(nn.Module):
     widths: Sequence[int] = LATENT_WIDTHS
     blocks_per_width: int = 2
     variant: str = "sac"
+    dtype: str = "float32"
 
     @nn.compact
     def __call__(self, meta: jax.Array) -> jax.Array:
         x = meta
         for width in self.widths:
-            x = _primary_dense(width, x.shape[-1], self.variant)(x)
+            x = _primary_dense(width, x.shape[-1], self.variant, self.dtype)(x)
             for _ in range(self.blocks_per_width):
-                x = ResBlock(self.variant)(x)
+                x = ResBlock(self.variant, self.dtype)(x)
         return x
 
 
@@ -116,6 +128,8 @@ class WeightGenerator(nn.Module):
       hidden_sizes: hidden widths of the dynamic network (paper: one layer of 256).
       init_mode: ``authors`` or ``kaiming`` (see :mod:`hyperjax.nn.init`).
       variant: primary-network weight bound, ``sac`` or ``td3``.
+      dtype: compute dtype of the primary network and the heads (``COMPUTE_DTYPES``); the
+        generated weights are returned as float32.
     """
 
     base_size: int
@@ -125,13 +139,14 @@ class WeightGenerator(nn.Module):
     variant: str = "sac"
     widths: Sequence[int] = LATENT_WIDTHS
     blocks_per_width: int = 2
+    dtype: str = "float32"
 
     @nn.compact
     def __call__(self, meta: jax.Array) -> list[DynamicLayer]:
         """``meta [B, meta]`` -> list of :class:`DynamicLayer`."""
         if self.init_mode not in hinit.INIT_MODES:
             raise ValueError(f"unknown init mode {self.init_mode!r}; valid: {', '.join(hinit.INIT_MODES)}")
-        z = PrimaryNetwork(self.widths, self.blocks_per_width, self.variant, name="primary")(meta)
+        z = PrimaryNetwork(self.widths, self.blocks_per_width, self.variant, self.dtype, name="primary")(meta)
         q_z = hinit.predict_latent_second_moment(meta.shape[-1], self.widths, self.blocks_per_width, self.variant)
         sizes = (self.base_size, *self.hidden_sizes, self.out_size)
         layers = []
@@ -147,8 +162,10 @@ class WeightGenerator(nn.Module):
                 fan_in * fan_out + 2 * fan_out,
                 kernel_init=hinit.uniform(bound),
                 bias_init=nn.initializers.zeros,
+                dtype=_compute(self.dtype),
                 name=f"head_{i}",
             )(z)
+            out = out.astype(jnp.float32)  # the dynamic network runs in float32
             w, b, g = jnp.split(out, [fan_in * fan_out, fan_in * fan_out + fan_out], axis=-1)
             layers.append(DynamicLayer(w.reshape(*w.shape[:-1], fan_in, fan_out), b, g))
         return layers
@@ -167,6 +184,7 @@ class HyperNetwork(nn.Module):
     variant: str = "sac"
     widths: Sequence[int] = LATENT_WIDTHS
     blocks_per_width: int = 2
+    dtype: str = "float32"
 
     def setup(self):
         self.generator = WeightGenerator(
@@ -177,6 +195,7 @@ class HyperNetwork(nn.Module):
             self.variant,
             self.widths,
             self.blocks_per_width,
+            self.dtype,
         )
 
     def generate(self, meta: jax.Array) -> list[DynamicLayer]:
