@@ -79,21 +79,22 @@ def action_return(
     episode's end; bootstrapped with the min target critic where the time limit ends it."""
     horizon = env.episode_length
 
-    def step(carry, t):
-        state, total, alive = carry
+    def step(carry):
+        state, total, alive, t = carry
         policy_action = agent.act(snapshot, state.obs)
         moved = env.step(state, jnp.where(t < config.action_repeat, action, policy_action))
-        reward = jnp.where(alive, moved.reward, 0.0)  # select: a NaN after the end cannot leak in
-        total = total + config.gamma**t * reward
-        ended = alive & (moved.done > 0)
+        total = total + config.gamma**t * moved.reward
+        ended = moved.done > 0
         truncated = ended & (moved.info["truncation"] > 0)
         next_action = agent.act(snapshot, moved.obs)
         tail = jnp.min(agent.q_values(snapshot, moved.obs[None], next_action[None], True)[:, 0])
         total = total + jnp.where(truncated, config.gamma ** (t + 1) * tail, 0.0)
-        return (_select(alive, moved, state), total, alive & ~ended), ()
+        return moved, total, ~ended, t + 1
 
-    start = (state, jnp.zeros(()), jnp.ones((), bool))
-    return jax.lax.scan(step, start, jnp.arange(horizon))[0][1]
+    # a while loop, not a scan: vmapped, it runs until the batch's longest episode ends (early in
+    # training Hopper falls within a few hundred steps), and an ended rollout's carry is frozen
+    start = (state, jnp.zeros(()), jnp.ones((), bool), jnp.zeros((), jnp.int32))
+    return jax.lax.while_loop(lambda c: c[2] & (c[3] < horizon), step, start)[1]
 
 
 def state_gradients(
