@@ -83,18 +83,17 @@ def action_return(
         state, total, alive, t = carry
         policy_action = agent.act(snapshot, state.obs)
         moved = env.step(state, jnp.where(t < config.action_repeat, action, policy_action))
-        total = total + config.gamma**t * moved.reward
-        ended = moved.done > 0
-        truncated = ended & (moved.info["truncation"] > 0)
-        next_action = agent.act(snapshot, moved.obs)
-        tail = jnp.min(agent.q_values(snapshot, moved.obs[None], next_action[None], True)[:, 0])
-        total = total + jnp.where(truncated, config.gamma ** (t + 1) * tail, 0.0)
-        return moved, total, ~ended, t + 1
+        return moved, total + config.gamma**t * moved.reward, moved.done <= 0, t + 1
 
     # a while loop, not a scan: vmapped, it runs until the batch's longest episode ends (early in
     # training Hopper falls within a few hundred steps), and an ended rollout's carry is frozen
     start = (state, jnp.zeros(()), jnp.ones((), bool), jnp.zeros((), jnp.int32))
-    return jax.lax.while_loop(lambda c: c[2] & (c[3] < horizon), step, start)[1]
+    end, total, _, steps = jax.lax.while_loop(lambda c: c[2] & (c[3] < horizon), step, start)
+    # the bootstrap, once per rollout at its end (not a critic forward every step)
+    tail_action = agent.act(snapshot, end.obs)
+    tail = jnp.min(agent.q_values(snapshot, end.obs[None], tail_action[None], True)[:, 0])
+    truncated = end.info["truncation"] > 0
+    return total + jnp.where(truncated, config.gamma**steps * tail, 0.0)
 
 
 def state_gradients(
