@@ -250,6 +250,10 @@ BAD = [
     (dict(total_steps=1500), {}, r"must be a multiple of --eval_every=1000"),
     ({}, dict(compute_dtype="bfloat16"), r"--compute_dtype=bfloat16 applies to the hypernetwork critics \(sa_hyper"),
     ({}, dict(compute_dtype="float16"), r"--compute_dtype=float16 is not valid; valid: float32, bfloat16"),
+    ({}, dict(num_envs=3), r"--total_steps=2000 must be a multiple of 3, the env steps one training iteration"),
+    (dict(eval_every=500, checkpoint_every=500), dict(num_envs=4, updates_per_step=2), None),
+    (dict(env="Hopper-v5"), dict(num_envs=2), r"--num_envs=2: native envs \(Hopper-v5\) step one env per seed"),
+    ({}, dict(updates_per_step=0), r"--updates_per_step=0 is out of range"),
 ]
 
 

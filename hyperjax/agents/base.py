@@ -61,6 +61,18 @@ class ActorCriticConfig:
         "optimiser state and the dynamic network in float32.",
         valid=hyper.COMPUTE_DTYPES,
     )
+    num_envs: int = cfg.field(
+        1,
+        "Throughput mode: environments per seed stepped together (paper: 1); env-step counts "
+        "(--total_steps, --eval_every, ...) must be multiples of it.",
+        valid=cfg.POSITIVE_INT,
+    )
+    updates_per_step: int = cfg.field(
+        1,
+        "Throughput mode: gradient steps per step of all --num_envs envs (paper: 1); the replay ratio "
+        "is updates_per_step / num_envs.",
+        valid=cfg.POSITIVE_INT,
+    )
 
 
 def critic_overrides(config: ActorCriticConfig, variant: str) -> dict:
@@ -100,6 +112,8 @@ class Algorithm(NamedTuple):
         400 iterations on ``halfcheetah_vel``).
       step_name: what one training step is (``env steps``; MAML: ``iterations``), for progress and plots.
       first_call_steps: steps of the first training call (it compiles; later calls are sized to seconds).
+      step_multiple: ``config -> int``: training steps come in multiples of it
+        (``Trainer.step_multiple``), so the run's step counts must be multiples too.
     """
 
     name: str
@@ -113,6 +127,7 @@ class Algorithm(NamedTuple):
     run_defaults: Mapping[str, Any] = {}
     step_name: str = "env steps"
     first_call_steps: int = 10
+    step_multiple: Callable[[Any], int] = lambda config: 1
 
     def make_config(self, preset: str = "paper", **overrides) -> Any:
         """The config of a named preset with ``overrides`` on top."""

@@ -17,7 +17,7 @@ from absl import flags, logging
 from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.experiments import quiet, runner
-from hyperjax.train import checkpoint
+from hyperjax.train import checkpoint, distributed
 from hyperjax.train import trainer as trainer_lib
 
 
@@ -58,6 +58,7 @@ def define_for(algo: str) -> None:
     """The flags of an entry point: ``RunConfig``'s, the algorithm's config's, and ``--preset``."""
     algorithm = algorithms.get(algo)
     define(runner.RunConfig, algorithm.config, defaults=dict(algorithm.run_defaults))
+    define(distributed.DistributedConfig)
     flags.DEFINE_enum(
         "preset", "paper", list(algorithm.presets), f"named {algo} hyperparameters; explicit flags override them"
     )
@@ -112,17 +113,22 @@ def main(algo: str, argv) -> None:
     use_compilation_cache()
     algorithm = algorithms.get(algo)
     try:
+        try:  # first: before any other JAX call
+            distributed.initialize_from(from_flags(distributed.DistributedConfig))
+        except RuntimeError as e:
+            raise ValueError(f"--distributed: could not join the run ({str(e).splitlines()[0]})") from e
         run_config = from_flags(runner.RunConfig)
         agent_config = from_flags(algorithm.config, dict(algorithm.presets[flags.FLAGS.preset]))
         runner.validate(algo, run_config, agent_config)
-        print(
-            f"{algo.upper()} | env {run_config.env} "
-            f"({runner.env_spec(run_config).describe()}) | {algorithm.run_name(agent_config)} | "
-            f"{run_config.num_seeds} seed(s) from {run_config.seed} | "
-            f"{run_config.total_steps:,} {algorithm.step_name} | "
-            f"{trainer_lib.describe_devices(run_config.num_seeds)}",
-            file=sys.stderr,
-        )
+        if distributed.is_primary():
+            print(
+                f"{algo.upper()} | env {run_config.env} "
+                f"({runner.env_spec(run_config).describe()}) | {algorithm.run_name(agent_config)} | "
+                f"{run_config.num_seeds} seed(s) from {run_config.seed} | "
+                f"{run_config.total_steps:,} {algorithm.step_name} | "
+                f"{trainer_lib.describe_devices(run_config.num_seeds)}",
+                file=sys.stderr,
+            )
         result = runner.run(algo, run_config, agent_config)
     except (ValueError, checkpoint.CheckpointError, runner.TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -136,6 +142,8 @@ def main(algo: str, argv) -> None:
             file=sys.stderr,
         )
         sys.exit(130)
+    if not distributed.is_primary():
+        return
     returns = result["returns"]
     per_seed = ", ".join(f"seed {run_config.seed + i}: {r:.1f}" for i, r in enumerate(returns))
     print(f"final evaluation return at step {result['step']:,}: mean {returns.mean():.1f} ({per_seed})")

@@ -21,7 +21,7 @@ import numpy as np
 from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.envs import registry
-from hyperjax.train import checkpoint, logger
+from hyperjax.train import checkpoint, distributed, logger
 from hyperjax.train import trainer as trainer_lib
 
 CALL_SECONDS = 4.0  # each training call is sized to about this long: progress and Ctrl-C within seconds
@@ -159,12 +159,22 @@ def validate(algo: str, run: RunConfig, agent_config) -> None:
     _check_logdir(run.logdir)
     if run.total_steps % run.eval_every:
         raise ValueError(f"--total_steps={run.total_steps} must be a multiple of --eval_every={run.eval_every}")
+    trainer_lib.seed_devices(run.num_seeds)  # the seeds split over the processes
+    if distributed.multi_process() and env_spec(run).on_host:
+        raise ValueError(f"--env={run.env} steps native physics on one host; several processes need an MJX/Brax env")
     if run.snapshot_every and (algorithm.make_agent is None or env_spec(run).on_host):
         raise ValueError(
             f"--snapshot_every: {algo} on {run.env} keeps no snapshots (off-policy agents on JAX envs do); "
             "leave it at 0"
         )
     algorithm.check(agent_config, setting(run))
+    multiple = algorithm.step_multiple(agent_config)
+    for name in ("total_steps", "eval_every", "checkpoint_every", "snapshot_every"):
+        if getattr(run, name) % multiple:
+            raise ValueError(
+                f"--{name}={getattr(run, name)} must be a multiple of {multiple}, the env steps one training "
+                "iteration takes (--num_envs)"
+            )
 
 
 def config_dict(algo: str, run: RunConfig, agent_config) -> dict:
@@ -222,7 +232,7 @@ def evaluate(trainer: trainer_lib.Trainer, state, step: int) -> dict:
     evaluation = trainer.evaluate(state, step)
     if not isinstance(evaluation, dict):
         evaluation = {"return": evaluation}
-    return {k: np.asarray(v).mean(axis=1) for k, v in evaluation.items()}
+    return {k: distributed.to_host(v).mean(axis=1) for k, v in evaluation.items()}
 
 
 def _mean(values) -> float:
@@ -239,6 +249,8 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
       TrainingDiverged: NaN/inf; the last good checkpoint is kept.
     """
     validate(algo, run_config, agent_config)
+    primary = distributed.is_primary()  # with several processes, process 0 alone logs and prints
+    verbose = verbose and primary
     logdir = run_config.logdir or default_logdir(algo, run_config, agent_config)
     ckpt_dir = os.path.join(logdir, "checkpoints")
     has_run = os.path.isdir(ckpt_dir) and bool(os.listdir(ckpt_dir))
@@ -273,16 +285,17 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
             state, step = checkpoint.restore_latest(mngr, jax.eval_shape(trainer.init, keys), config, ignore=RESUMABLE)
         else:
             state = trainer.init(keys)
-        with open(os.path.join(logdir, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+        if primary:
+            with open(os.path.join(logdir, "config.json"), "w") as f:
+                json.dump(config, f, indent=2)
 
         seeds = run_config.num_seeds
         columns = ["step", *[f"return_seed{s}" for s in range(seeds)], "return_mean"]
         columns += [f"{name}_mean" for name in trainer.extra_returns]
         columns += [*trainer.metric_names, "steps_per_sec", "wall_s"]  # metrics: means over seeds
         csv_path = os.path.join(logdir, "metrics.csv")
-        csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None)
-        board = logger.TensorBoard(logdir, resume_step=step if run_config.resume else None)
+        csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None) if primary else None
+        board = logger.TensorBoard(logdir, resume_step=step if run_config.resume else None) if primary else None
         title = f"{algo.upper()} {run_config.env} ({algorithm.run_name(agent_config)})"
         progress = logger.Progress(run_config.total_steps, step, unit=algorithm.step_name) if verbose else None
         t_start, last_ckpt = time.perf_counter(), step if run_config.resume else None
@@ -295,28 +308,30 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
             row.update({f"{name}_mean": float(evaluation[name].mean()) for name in trainer.extra_returns})
             row.update({k: _mean(metrics[k]) for k in trainer.metric_names if k in metrics})
             row["wall_s"] = round(time.perf_counter() - t_start, 1)
-            csv_log.write(row)
-            board.write(step, row)
-            logger.plot_curves(
-                csv_path, os.path.join(logdir, "curve.png"), title, seeds, trainer.extra_returns, algorithm.step_name
-            )
+            if primary:
+                csv_log.write(row)
+                board.write(step, row)
+                png = os.path.join(logdir, "curve.png")
+                logger.plot_curves(csv_path, png, title, seeds, trainer.extra_returns, algorithm.step_name)
             return returns
 
         returns = log_eval(step, {}, None) if step == 0 else None
         snapshot(step)
         since_eval = _Means()
-        rate, num_steps, last_save_time, compiled = None, algorithm.first_call_steps, time.perf_counter(), False
-        with contextlib.closing(board):
+        multiple = trainer.step_multiple  # calls (and so every step the runner stops at) come in multiples of it
+        first_call = -(-algorithm.first_call_steps // multiple) * multiple
+        rate, num_steps, last_save_time, compiled = None, first_call, time.perf_counter(), False
+        with contextlib.closing(board) if primary else contextlib.nullcontext():
             while step < run_config.total_steps:
                 next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
                 next_ckpt = (step // run_config.checkpoint_every + 1) * run_config.checkpoint_every
                 bounds = [next_eval - step, next_ckpt - step, run_config.total_steps - step]
                 if run_config.snapshot_every:
                     bounds.append(run_config.snapshot_every - step % run_config.snapshot_every)
-                num_steps = max(1, min(num_steps, *bounds))
+                num_steps = max(multiple, min(num_steps, *bounds) // multiple * multiple)
                 t0 = time.perf_counter()
                 state, metrics = trainer.run_chunk(state, step, num_steps)
-                metrics = jax.device_get(metrics)
+                metrics = distributed.to_host(metrics)
                 elapsed = time.perf_counter() - t0
                 if not np.all(metrics["finite"]):
                     bad = [int(s) for s in np.flatnonzero(~np.asarray(metrics["finite"]))]
@@ -345,19 +360,16 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                 snapshot(step)
                 minutes = (time.perf_counter() - last_save_time) / 60
                 timed_out = run_config.checkpoint_minutes > 0 and minutes >= run_config.checkpoint_minutes
-                if (
-                    step % run_config.checkpoint_every == 0
-                    or step == run_config.total_steps
-                    or timed_out
-                    or stop.signal_name
-                ):
+                # process 0's clock and signals decide for all processes: they must call alike
+                num_steps, timed_out, stopping = distributed.agree((num_steps, timed_out, bool(stop.signal_name)))
+                if step % run_config.checkpoint_every == 0 or step == run_config.total_steps or timed_out or stopping:
                     checkpoint.save(mngr, step, state, config)
                     last_ckpt, last_save_time = step, time.perf_counter()
                 if progress:
                     msg = f"last eval return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"
                     progress.update(step, msg, rate)
-                if stop.signal_name and step < run_config.total_steps:
-                    raise Interrupted(step, stop.signal_name)
+                if stopping and step < run_config.total_steps:
+                    raise Interrupted(step, stop.signal_name or "a signal to process 0")
     if returns is None:
         returns = evaluate(trainer, state, step)["return"]
     return {"step": step, "returns": np.asarray(returns), "logdir": logdir, "state": state}

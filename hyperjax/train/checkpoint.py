@@ -37,8 +37,10 @@ def _is_key(x) -> bool:
     return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _to_numpy(x) -> np.ndarray:
-    return np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+def _savable(x):
+    """A leaf as orbax writes it: arrays as they are (sharded ones by each process, its own
+    shards), typed keys as their key data."""
+    return jax.random.key_data(x) if _is_key(x) else x
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
@@ -46,7 +48,7 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
     paths, leaves = _paths_and_leaves(state)
     # orbax names arrays by their dict keys; tree paths hold characters it would split on, so the
     # arrays go by position and the ``structure`` item maps each position to its path and shape
-    arrays = {str(i): _to_numpy(x) for i, x in enumerate(leaves) if np.size(x) > 0}
+    arrays = {str(i): _savable(x) for i, x in enumerate(leaves) if np.size(x) > 0}
     structure = {"paths": paths, "shapes": [list(np.shape(x)) for x in leaves]}
     mngr.save(
         step,
@@ -77,10 +79,13 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: dict, ig
     step = mngr.latest_step()
     if step is None:
         raise CheckpointError(f"--resume: no checkpoint in {mngr.directory}; run once without --resume first")
-    items = ocp.args.Composite(
-        state=ocp.args.StandardRestore(), structure=ocp.args.JsonRestore(), config=ocp.args.JsonRestore()
-    )
     try:
+        structure = mngr.restore(step, args=ocp.args.Composite(structure=ocp.args.JsonRestore()))["structure"]
+        items = ocp.args.Composite(
+            state=ocp.args.StandardRestore(_targets(abstract_state, structure, mngr.directory)),
+            structure=ocp.args.JsonRestore(),
+            config=ocp.args.JsonRestore(),
+        )
         restored = mngr.restore(step, args=items)
     except (FileNotFoundError, KeyError, ValueError) as e:
         where = f"checkpoint {step} in {mngr.directory}"
@@ -100,29 +105,82 @@ def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
     without a config check. Raises CheckpointError if it is missing or differs in structure."""
     if step not in mngr.all_steps():
         raise CheckpointError(f"no checkpoint {step} in {mngr.directory}; there are {sorted(mngr.all_steps())}")
-    items = ocp.args.Composite(state=ocp.args.StandardRestore(), structure=ocp.args.JsonRestore())
+    structure = mngr.restore(step, args=ocp.args.Composite(structure=ocp.args.JsonRestore()))["structure"]
+    items = ocp.args.Composite(
+        state=ocp.args.StandardRestore(_targets(abstract_state, structure, mngr.directory)),
+        structure=ocp.args.JsonRestore(),
+    )
     restored = mngr.restore(step, args=items)
     return _rebuild(abstract_state, restored["state"], restored["structure"], mngr.directory)
 
 
-def _rebuild(abstract_state, arrays: dict, structure: dict, where) -> object:
-    """The state shaped like ``abstract_state``, every leaf found by its tree path."""
+def _sharding(a):
+    """Where a restored leaf goes: the abstract leaf's sharding (a seed-sharded layout), else the
+    default device."""
+    return getattr(a, "sharding", None) or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+
+def _matched(abstract_state, structure: dict, where) -> list[tuple[int, object]]:
+    """``(saved index, abstract leaf)`` for every leaf of ``abstract_state``, found by its tree path."""
     paths, abstract_leaves = _paths_and_leaves(abstract_state)
     saved = {p: (i, tuple(shape)) for i, (p, shape) in enumerate(zip(structure["paths"], structure["shapes"]))}
-    leaves = []
+    matched = []
     for path, a in zip(paths, abstract_leaves):
         if path not in saved:
             raise CheckpointError(f"--resume: the checkpoint in {where} has no leaf {path} (its state differs)")
         index, shape = saved[path]
         if shape != tuple(a.shape):
             raise CheckpointError(f"--resume: leaf {path} has shape {shape} in the checkpoint, {tuple(a.shape)} now")
-        if _is_key(a):
-            leaves.append(jax.random.wrap_key_data(jnp.asarray(arrays[str(index)])))  # default impl
-        else:
-            array = arrays.get(str(index))
-            leaves.append(jnp.zeros(a.shape, a.dtype) if array is None else jnp.asarray(array, a.dtype))
+        matched.append((index, a))
     known = set(paths)
     extra = [p for p in structure["paths"] if p not in known]
     if extra:
         raise CheckpointError(f"--resume: the checkpoint in {where} has leaf {extra[0]}, which this run's state lacks")
+    return matched
+
+
+def _targets(abstract_state, structure: dict, where) -> dict:
+    """What orbax restores each saved array as: its shape and dtype in the abstract state, placed
+    as the abstract state is (sharded by seed over this run's devices, whatever devices wrote it)."""
+    targets = {}
+    for index, a in _matched(abstract_state, structure, where):
+        if int(np.prod(a.shape)) > 0:
+            dtype = jnp.uint32 if _is_key(a) else a.dtype
+            shape = jax.eval_shape(jax.random.key_data, a).shape if _is_key(a) else a.shape
+            targets[str(index)] = jax.ShapeDtypeStruct(shape, dtype, sharding=_sharding(a))
+    return targets
+
+
+def restore_part(mngr: ocp.CheckpointManager, step: int, abstract_part, prefix: str):
+    """The subtree at tree path ``prefix`` (e.g. ``.agent``) of the state saved at ``step``, shaped
+    like ``abstract_part``, without a config check. Only its arrays are read from disk (not, say,
+    a replay buffer beside it). Raises CheckpointError if it is missing or differs in structure."""
+    if step not in mngr.all_steps():
+        raise CheckpointError(f"no checkpoint {step} in {mngr.directory}; there are {sorted(mngr.all_steps())}")
+    structure = mngr.restore(step, args=ocp.args.Composite(structure=ocp.args.JsonRestore()))["structure"]
+    inside = [
+        (i, path[len(prefix) :], shape)
+        for i, (path, shape) in enumerate(zip(structure["paths"], structure["shapes"]))
+        if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", ".", "[")
+    ]
+    saved = {str(i): np.zeros((), np.float32) for i, _, shape in inside if np.prod(shape) > 0}  # shapes: any
+    # the standard handler restores only whole trees; the PyTree handler reads the same files partially
+    reader = ocp.CheckpointManager(mngr.directory, item_handlers={"state": ocp.PyTreeCheckpointHandler()})
+    restore_args = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in saved}
+    state = ocp.args.PyTreeRestore(item=saved, restore_args=restore_args, partial_restore=True)
+    arrays = reader.restore(step, args=ocp.args.Composite(state=state))["state"] if saved else {}
+    part = {"paths": [p for _, p, _ in inside], "shapes": [s for _, _, s in inside]}
+    sub_arrays = {str(j): arrays[str(i)] for j, (i, _, _) in enumerate(inside) if str(i) in arrays}
+    return _rebuild(abstract_part, sub_arrays, part, f"{mngr.directory} (step {step}, under {prefix})")
+
+
+def _rebuild(abstract_state, arrays: dict, structure: dict, where) -> object:
+    """The state shaped like ``abstract_state``, every leaf found by its tree path."""
+    leaves = []
+    for index, a in _matched(abstract_state, structure, where):
+        if _is_key(a):
+            leaves.append(jax.random.wrap_key_data(arrays[str(index)]))  # default impl
+        else:
+            array = arrays.get(str(index))
+            leaves.append(jnp.zeros(a.shape, a.dtype, device=_sharding(a)) if array is None else array)
     return jax.tree.unflatten(jax.tree.structure(abstract_state), leaves)

@@ -1,7 +1,12 @@
 """The off-policy protocol (SAC, TD3) compiled into a few XLA programs.
 
-One environment per seed, one gradient step per environment step, uniformly random actions
-for the first ``start_steps``, updates once the buffer holds ``update_after`` transitions.
+The paper's protocol: one environment per seed, one gradient step per environment step,
+uniformly random actions for the first ``start_steps``, updates once the buffer holds
+``update_after`` transitions. The throughput mode widens it: ``num_envs`` environments per seed
+step together (one iteration = ``num_envs`` env steps, all stored), and each iteration makes
+``updates_per_step`` gradient steps, on one buffer sample split into minibatches and scanned
+(as Brax's SAC does). ``num_envs = updates_per_step = 1`` is the paper's protocol, program for
+program (no env axis, one sample per update).
 ``run_chunk`` is one loop (``lax.fori_loop``) over any number of env steps + updates, the count
 an argument of the compiled program, so the runner can size each call from the measured speed
 (short calls: progress and interrupts every few seconds) without recompiling; ``evaluate`` runs
@@ -36,6 +41,8 @@ class LoopConfig:
     eval_episodes: int
     episode_length: int
     num_seeds: int = 1
+    num_envs: int = 1  # environments per seed, stepped together; steps come in multiples of it
+    updates_per_step: int = 1  # gradient steps per iteration (one step of all num_envs envs)
 
 
 @flax.struct.dataclass
@@ -52,8 +59,14 @@ class TrainState:
 
 
 def behaviour_action(agent: base.Agent, config: LoopConfig, agent_state, obs, act_key, random_key, step) -> jax.Array:
-    """The action taken at env step ``step``: uniform in [-1, 1] before ``start_steps``, else ``explore``."""
-    explore = agent.explore(agent_state, obs, act_key)
+    """The action taken at env step ``step``: uniform in [-1, 1] before ``start_steps``, else ``explore``.
+
+    ``obs`` is ``[obs]``, or ``[num_envs, obs]`` when ``config.num_envs > 1`` (actions likewise).
+    """
+    if config.num_envs == 1:
+        explore = agent.explore(agent_state, obs, act_key)
+    else:
+        explore = jax.vmap(agent.explore, (None, 0, 0))(agent_state, obs, jax.random.split(act_key, config.num_envs))
     random_action = jax.random.uniform(random_key, explore.shape, minval=-1.0, maxval=1.0)
     return jnp.where(step < config.start_steps, random_action, explore)
 
@@ -68,39 +81,70 @@ def update_metric_shapes(agent: base.Agent, config: LoopConfig, agent_state, buf
 def update_when_ready(
     agent: base.Agent, config: LoopConfig, metric_shapes, agent_state, buffer, sample_key, update_key, step
 ):
-    """One update on a sampled batch once env step ``step`` has filled ``update_after`` slots.
+    """``updates_per_step`` updates once the iteration at env step ``step`` has filled ``update_after`` slots.
 
-    A real ``lax.cond`` (``step`` is unbatched); metrics are NaN where no update ran.
+    A real ``lax.cond`` (``step`` is unbatched); metrics are NaN where no update ran. Several
+    updates share one sample of ``updates_per_step * batch_size`` transitions, split into
+    minibatches and scanned (metrics: their mean); the agent sees the gradient-step count
+    ``(step // num_envs) * updates_per_step + j`` (with one env and one update: ``step``).
     """
+    num_updates = config.updates_per_step
 
     def do_update(agent_state):
-        batch = replay.sample(buffer, sample_key, config.batch_size)
-        return agent.update(agent_state, batch, update_key, step)
+        if num_updates == 1:
+            batch = replay.sample(buffer, sample_key, config.batch_size)
+            return agent.update(agent_state, batch, update_key, step // config.num_envs)
+        batches = replay.sample(buffer, sample_key, num_updates * config.batch_size)
+        batches = jax.tree.map(lambda x: x.reshape(num_updates, config.batch_size, *x.shape[1:]), batches)
+        first = (step // config.num_envs) * num_updates
+
+        def one(agent_state, inputs):
+            batch, key, j = inputs
+            return agent.update(agent_state, batch, key, first + j)
+
+        keys = jax.random.split(update_key, num_updates)
+        agent_state, metrics = jax.lax.scan(one, agent_state, (batches, keys, jnp.arange(num_updates)))
+        return agent_state, jax.tree.map(lambda m: jnp.nanmean(m, axis=0), metrics)
 
     def skip(agent_state):
         return agent_state, jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
 
-    return jax.lax.cond(step + 1 >= config.update_after, do_update, skip, agent_state)
+    return jax.lax.cond(step + config.num_envs >= config.update_after, do_update, skip, agent_state)
 
 
 def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> trainer.Trainer:
     """Builds the jitted init / chunk / evaluate programs (config read here, outside jit).
 
     ``programs``: ``init``, ``chunk`` (``(state, start_step, num_steps) -> (state, metrics)``,
-    the state donated) and ``evaluate`` (``(state, step) -> returns``), in the layout of ``config.num_seeds``.
+    the state donated; both step counts multiples of ``num_envs``) and ``evaluate``
+    (``(state, step) -> returns``), in the layout of ``config.num_seeds``.
     """
-    action_size = env.action_size
+    action_size, num_envs = env.action_size, config.num_envs
     layout = trainer.SeedLayout(config.num_seeds)
+    per_env = () if num_envs == 1 else (num_envs,)  # the env axis of env states, returns, actions
+
+    def reset(key: jax.Array) -> brax_base.State:
+        return env.reset(key) if num_envs == 1 else jax.vmap(env.reset)(jax.random.split(key, num_envs))
+
+    def step_envs(env_state: brax_base.State, action: jax.Array) -> brax_base.State:
+        return env.step(env_state, action) if num_envs == 1 else jax.vmap(env.step)(env_state, action)
+
+    def store(buffer: replay.Replay, transition: types.Transition) -> replay.Replay:
+        return replay.add(buffer, transition) if num_envs == 1 else replay.add_batch(buffer, transition)
+
+    def where_done(done: jax.Array, fresh: jax.Array, current: jax.Array) -> jax.Array:
+        return jnp.where(done.reshape(done.shape + (1,) * (current.ndim - done.ndim)), fresh, current)
 
     def init_one(key: jax.Array) -> TrainState:
         agent_key, env_key, loop_key, eval_key = jax.random.split(key, 4)
-        env_state = env.reset(env_key)
+        env_state = reset(env_key)
+        obs = env_state.obs if num_envs == 1 else env_state.obs[0]
         example = types.Transition(
-            obs=env_state.obs,
+            obs=obs,
             action=jnp.zeros((action_size,)),
             reward=jnp.zeros(()),
             discount=jnp.zeros(()),
-            next_obs=env_state.obs,
+            next_obs=obs,
         )
         return TrainState(
             agent=agent.init(agent_key),
@@ -108,17 +152,18 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
             env_state=env_state,
             key=jax.random.key_data(loop_key),
             eval_key=jax.random.key_data(eval_key),
-            episode_return=jnp.zeros(()),
-            last_return=jnp.full((), jnp.nan, jnp.float32),
+            episode_return=jnp.zeros(per_env),
+            last_return=jnp.full(per_env, jnp.nan, jnp.float32),
         )
 
     def env_step(state: TrainState, step: jax.Array) -> tuple[TrainState, dict]:
+        """One iteration: env steps ``step .. step + num_envs - 1`` of every env, stored, then the updates."""
         key, act_key, random_key, reset_key, sample_key, update_key = jax.random.split(
             jax.random.wrap_key_data(state.key), 6
         )
         obs = state.env_state.obs
         action = behaviour_action(agent, config, state.agent, obs, act_key, random_key, step)
-        next_env = env.step(state.env_state, action)
+        next_env = step_envs(state.env_state, action)
         done, truncation = next_env.done, next_env.info["truncation"]
         transition = types.Transition(
             obs=obs,
@@ -127,10 +172,10 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
             discount=1.0 - done * (1.0 - truncation),  # time-outs bootstrap
             next_obs=next_env.obs,
         )
-        buffer = replay.add(state.replay, transition)
+        buffer = store(state.replay, transition)
         episode_return = state.episode_return + next_env.reward
-        fresh = env.reset(reset_key)
-        next_env = jax.tree.map(lambda r, n: jnp.where(done, r, n), fresh, next_env)
+        fresh = reset(reset_key)
+        next_env = jax.tree.map(lambda r, n: where_done(done, r, n), fresh, next_env)
 
         agent_state, metrics = update_when_ready(
             agent, config, metric_shapes, state.agent, buffer, sample_key, update_key, step
@@ -149,7 +194,7 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
     def chunk_one(state: TrainState, start_step: jax.Array, num_steps: jax.Array) -> tuple[TrainState, dict]:
         def body(i, carry):
             state, sums, counts = carry
-            state, metrics = env_step(state, start_step + i)
+            state, metrics = env_step(state, start_step + i * num_envs)
             measured = jax.tree.map(lambda v: ~jnp.isnan(v), metrics)  # NaN: nothing measured (no update)
             sums = jax.tree.map(lambda t, v, m: t + jnp.where(m, v, 0.0), sums, metrics, measured)
             counts = jax.tree.map(lambda c, m: c + m, counts, measured)
@@ -157,9 +202,9 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
 
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes)
         counts = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.int32), metric_shapes)
-        state, sums, counts = jax.lax.fori_loop(0, num_steps, body, (state, zeros, counts))
+        state, sums, counts = jax.lax.fori_loop(0, num_steps // num_envs, body, (state, zeros, counts))
         summary = jax.tree.map(lambda t, c: jnp.where(c > 0, t / jnp.maximum(c, 1), jnp.nan), sums, counts)
-        summary["train_return"] = state.last_return
+        summary["train_return"] = state.last_return if num_envs == 1 else jnp.nanmean(state.last_return)
         # a NaN/inf loss makes its gradients, hence the parameters it updates, non-finite in the same
         # update, and Adam keeps them so: checking the agent's state needs no loss names
         summary["finite"] = trainer.all_finite(state.agent)
@@ -191,4 +236,5 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
         programs={"init": init_program, "chunk": chunk, "evaluate": evaluate_program},
         metric_names=(*metric_shapes, "train_return"),
         snapshot=(lambda state: layout.to_seeds(agent.snapshot(state.agent))) if agent.snapshot else None,
+        step_multiple=num_envs,
     )

@@ -1,5 +1,6 @@
 """The off-policy family: any agent with the ``agents.base.Agent`` functions and a config with
-``batch_size`` and ``start_steps`` trains under one protocol (replay, one update per env step),
+``batch_size``, ``start_steps``, ``num_envs`` and ``updates_per_step`` trains under one protocol
+(replay; the paper's one env and one update per env step, or the throughput mode),
 in the XLA loop (``loop.py``) or, for native-physics envs, the host loop (``host_loop.py``).
 
 ``algorithm(...)`` turns an agent module's pieces into its registry entry; SAC and TD3 use it.
@@ -26,6 +27,8 @@ def loop_config(config, update_after: int, setting: trainer.Setting, episode_len
         eval_episodes=setting.eval_episodes,
         episode_length=episode_length,
         num_seeds=setting.num_seeds,
+        num_envs=config.num_envs,
+        updates_per_step=config.updates_per_step,
     )
 
 
@@ -52,6 +55,13 @@ def check(config, update_after: int, setting: trainer.Setting) -> None:
         raise ValueError(f"--batch_size must be a positive integer, got {config.batch_size}")
     if config.start_steps < 0:
         raise ValueError(f"--start_steps must be >= 0, got {config.start_steps}")
+    if config.num_envs > 1 and setting.env.on_host:
+        raise ValueError(
+            f"--num_envs={config.num_envs}: native envs ({setting.env.name}) step one env per seed on the host; "
+            "use --num_envs=1 or an MJX/Brax env"
+        )
+    if config.num_envs > setting.buffer_size:
+        raise ValueError(f"--num_envs={config.num_envs} is larger than --buffer_size={setting.buffer_size}")
     held = min(update_after, setting.buffer_size)
     if config.batch_size > held:
         raise ValueError(
@@ -90,4 +100,5 @@ def algorithm(
         run_name=run_name,
         presets={"paper": {}, **(presets or {})},
         make_agent=make_agent,
+        step_multiple=lambda config: config.num_envs,
     )

@@ -36,6 +36,18 @@ def add(replay: Replay, transition: types.Transition) -> Replay:
     )
 
 
+def add_batch(replay: Replay, transitions: types.Transition) -> Replay:
+    """Writes ``transitions`` (leaves ``[N, ...]``, ``N`` <= capacity) in order from ``position``, circularly."""
+    n = transitions.reward.shape[0]
+    slots = (replay.position + jnp.arange(n)) % replay.capacity
+    data = jax.tree.map(lambda buf, x: buf.at[slots].set(x), replay.data, transitions)
+    return Replay(
+        data=data,
+        position=(replay.position + n) % replay.capacity,
+        size=jnp.minimum(replay.size + n, replay.capacity),
+    )
+
+
 def sample(replay: Replay, key: jax.Array, batch_size: int) -> types.Transition:
     """``batch_size`` transitions drawn uniformly with replacement from the filled part."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(replay.size, 1))

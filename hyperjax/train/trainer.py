@@ -36,6 +36,8 @@ class Trainer(NamedTuple):
       extra_returns: further evaluation curves (e.g. MAML's ``return_pre``, before adaptation).
       snapshot: ``state -> pytree [S, ...]``, the parameters the analyses read (small: no replay,
         no optimiser state), saved every ``--snapshot_every`` steps; None where there are none.
+      step_multiple: ``run_chunk``'s ``start_step`` and ``num_steps`` come in multiples of it
+        (e.g. several envs per seed step together).
     """
 
     init: Callable[[jax.Array], Any]
@@ -45,6 +47,7 @@ class Trainer(NamedTuple):
     metric_names: tuple[str, ...]
     extra_returns: tuple[str, ...] = ()
     snapshot: Callable[[Any], Any] | None = None
+    step_multiple: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +82,21 @@ def jit_program(fn: Callable, **kwargs) -> Callable:
 
 def seed_devices(num_seeds: int) -> int:
     """How many devices a run's seeds are spread over: the most of ``jax.devices()`` that take an
-    equal share (``--num_seeds=40`` on 8 GPUs: 8, five seeds each; 6 seeds on 4 devices: 3)."""
-    return max(d for d in range(1, min(jax.device_count(), num_seeds) + 1) if num_seeds % d == 0)
+    equal share (``--num_seeds=40`` on 8 GPUs: 8, five seeds each; 6 seeds on 4 devices: 3), the
+    same number on every process where there are several (``jax.distributed``).
+
+    Raises ValueError (one line) if the seeds cannot be shared equally by the processes."""
+    processes, local = jax.process_count(), jax.local_device_count()
+    counts = [
+        d
+        for d in range(processes, min(jax.device_count(), num_seeds) + 1, processes)
+        if num_seeds % d == 0 and d // processes <= local
+    ]
+    if not counts:
+        raise ValueError(
+            f"--num_seeds={num_seeds} does not split over {processes} processes; give a multiple of {processes}"
+        )
+    return max(counts)
 
 
 def describe_devices(num_seeds: int) -> str:
@@ -89,7 +105,17 @@ def describe_devices(num_seeds: int) -> str:
     if n == 1:
         return f"1 device ({device.device_kind})"
     unused = f", {jax.device_count() - n} idle: {num_seeds} seeds do not split evenly" if n < jax.device_count() else ""
-    return f"{n} devices ({device.platform}, {num_seeds // n} seed(s) each{unused})"
+    hosts = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    return f"{n} devices ({device.platform}{hosts}, {num_seeds // n} seed(s) each{unused})"
+
+
+def _mesh_devices(n: int) -> list:
+    """``n`` devices, the same number from each process, process by process."""
+    per_process = n // jax.process_count()
+    by_process = {}
+    for device in jax.devices():
+        by_process.setdefault(device.process_index, []).append(device)
+    return [d for p in sorted(by_process) for d in by_process[p][:per_process]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +130,8 @@ class SeedLayout:
 
     With several devices (``seed_devices``), the seed axis is sharded over a one-axis ``Mesh``
     (``seeds``): each program is jitted with ``NamedSharding`` in- and out-shardings, so XLA runs
-    each device's seeds where they live, in one program; seeds never communicate.
+    each device's seeds where they live, in one program; seeds never communicate. With several
+    processes (``train.distributed``) the mesh spans all of them and each holds its own seeds.
     """
 
     num_seeds: int
@@ -120,7 +147,7 @@ class SeedLayout:
     @functools.cached_property
     def shardings(self) -> tuple[NamedSharding, NamedSharding]:
         """``(by_seed, replicated)`` over this layout's devices."""
-        mesh = Mesh(np.array(jax.devices()[: self.num_devices]), ("seeds",))
+        mesh = Mesh(np.array(_mesh_devices(self.num_devices)), ("seeds",))
         return NamedSharding(mesh, PartitionSpec("seeds")), NamedSharding(mesh, PartitionSpec())
 
     def program(self, one: Callable, in_axes, donate: bool = False, jit: Callable = jit_program) -> Callable:
@@ -142,10 +169,18 @@ class SeedLayout:
         """``(init, program)``: ``init(keys [S]) -> state`` in this layout, and its jitted program.
 
         Plain ``jax.jit``: init runs once, and ``jax.eval_shape`` traces it (resume), where
-        compiler options are refused.
+        compiler options are refused. The keys go in replicated (every process holds them all),
+        the state comes out sharded by seed, and ``jax.eval_shape(init, keys)`` says so.
         """
-        program = self.program(init_one, 0, jit=jax.jit)
-        return (program if self.batched else lambda keys: program(keys[0])), program
+        if not self.batched:
+            program = jax.jit(init_one)
+            return (lambda keys: program(keys[0])), program
+        if self.num_devices == 1:
+            program = jax.jit(jax.vmap(init_one))
+        else:
+            by_seed, replicated = self.shardings
+            program = jax.jit(jax.vmap(init_one), in_shardings=replicated, out_shardings=by_seed)
+        return program, program
 
     def to_seeds(self, tree):
         """This layout's per-seed values -> ``[S, ...]`` (a leading axis of 1 for one seed)."""
