@@ -98,3 +98,30 @@ def test_seeds_that_do_not_split_over_the_processes_are_one_line_errors(monkeypa
     for seeds in (1, 3):
         with pytest.raises(ValueError, match=f"--num_seeds={seeds} does not split over 2 processes"):
             trainer.seed_devices(seeds)
+
+
+MAML = dict(policy="vanilla", meta_batch=8, fast_batch=10, num_train_tasks=20, num_test_tasks=8, hidden_sizes=(32, 32))
+
+
+def test_meta_learner_tasks_split_over_spare_devices_match_one_device(tmp_path):
+    """MAML, 2 seeds on 4 devices: a seed per pair of devices, each device 4 of its 8 tasks (the
+    meta-gradient's mean over tasks an all-reduce); returns as on one device, to float rounding
+    (the all-reduce sums in another order, and three TRPO iterations carry it on)."""
+    run = dict(env="point_nav", num_seeds=2, total_steps=3, eval_every=3, eval_episodes=10, checkpoint_every=3)
+    config = algorithms.get("maml").make_config(**MAML)
+    runner.run("maml", runner.RunConfig(**run, logdir=str(tmp_path / "one")), config, verbose=False)
+
+    flags = [f"--{k}={v}" for k, v in {**run, **MAML}.items() if k != "hidden_sizes"] + ["--hidden_sizes=32,32"]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    cmd = [sys.executable, "-m", "hyperjax.experiments.maml", *flags, f"--logdir={tmp_path / 'split'}"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "4 devices (cpu, 1 seed(s) per 2 devices, 4 of its 8 tasks on each)" in proc.stderr
+
+    def returns(logdir):
+        rows = logger.read_csv(os.path.join(logdir, "metrics.csv"))
+        return np.array([[float(r[f"return_seed{s}"]), float(r["return_pre_mean"])] for r in rows for s in range(2)])
+
+    expected, got = returns(tmp_path / "one"), returns(tmp_path / "split")
+    np.testing.assert_allclose(got[:2], expected[:2], rtol=1e-5)  # step 0: the same initial policy
+    np.testing.assert_allclose(got, expected, rtol=2e-2)

@@ -114,6 +114,8 @@ class Algorithm(NamedTuple):
       first_call_steps: steps of the first training call (it compiles; later calls are sized to seconds).
       step_multiple: ``config -> int``: training steps come in multiples of it
         (``Trainer.step_multiple``), so the run's step counts must be multiples too.
+      tasks_per_seed: ``config -> int``: the task axis a meta-learner splits over the devices its
+        seeds leave spare (``trainer.SeedLayout``'s ``num_tasks``); 0: none.
     """
 
     name: str
@@ -128,6 +130,7 @@ class Algorithm(NamedTuple):
     step_name: str = "env steps"
     first_call_steps: int = 10
     step_multiple: Callable[[Any], int] = lambda config: 1
+    tasks_per_seed: Callable[[Any], int] = lambda config: 0
 
     def make_config(self, preset: str = "paper", **overrides) -> Any:
         """The config of a named preset with ``overrides`` on top."""

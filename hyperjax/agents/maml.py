@@ -292,8 +292,14 @@ class Functions(NamedTuple):
     returns: Callable
 
 
-def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFamily) -> Functions:
-    """MAML's per-seed functions on ``env`` (a meta task) with ``config``."""
+def make_functions(
+    config: MAMLConfig, env: brax_base.Env, family: meta.TaskFamily, shard_tasks: Callable = lambda tree: tree
+) -> Functions:
+    """MAML's per-seed functions on ``env`` (a meta task) with ``config``.
+
+    ``shard_tasks``: marks task-batched arrays (leading task axis) for splitting over devices
+    (``trainer.SeedLayout.shard_tasks``); the identity on one device.
+    """
     env = _ClipAction(env)
     length = env.episode_length
     policy = make_policy(config, env.observation_size, env.action_size, family.task_size)
@@ -332,10 +338,10 @@ def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFami
 
     def tasks_data(params, tasks, train_pool, key, episodes):
         contexts = family.context(tasks, train_pool)
-        keys = jax.random.split(key, tasks.shape[0])
+        tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, tasks.shape[0])))
         one = functools.partial(one_task, episodes=episodes)
         pre, post, old = jax.vmap(one, (None, 0, 0, 0))(params, tasks, contexts, keys)
-        return Batch(contexts, pre, post, jax.lax.stop_gradient(old))
+        return shard_tasks(Batch(contexts, pre, post, jax.lax.stop_gradient(old)))
 
     def collect(params, train_pool, key):
         k_tasks, k_data = jax.random.split(key)
@@ -375,7 +381,8 @@ def make_functions(config: MAMLConfig, env: brax_base.Env, family: meta.TaskFami
             return jax.vmap(rollout_lib.episode_return)(trajectory).mean()
 
         contexts = family.context(tasks, train_pool)
-        return jax.vmap(one)(tasks, contexts, jax.random.split(key, tasks.shape[0]))
+        tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, tasks.shape[0])))
+        return jax.vmap(one)(tasks, contexts, keys)
 
     return Functions(init, collect, meta_step, iteration, adaptation, returns)
 
@@ -399,8 +406,8 @@ def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_li
         backend=setting.env.backend,
         heading_bug=config.heading_bug,
     )
-    fns = make_functions(config, env, family)
-    layout = trainer_lib.SeedLayout(setting.num_seeds)
+    layout = trainer_lib.SeedLayout(setting.num_seeds, num_tasks=config.meta_batch)
+    fns = make_functions(config, env, family, layout.shard_tasks)
     init, init_program = layout.init(fns.init)
 
     run_one = trainer_lib.repeated(lambda state: train_step(fns, state), METRICS, lambda state: state.params)
@@ -441,6 +448,7 @@ ALGORITHM = base.Algorithm(
     check=check,
     run_name=lambda config: config.policy + ("_fo" if config.first_order else ""),
     presets={"paper": {}, "first_order": {"first_order": True}},
+    tasks_per_seed=lambda config: config.meta_batch,
     run_defaults={
         "env": "halfcheetah_vel",
         "total_steps": 400,

@@ -238,8 +238,18 @@ def _trajectories(config: PEARLConfig, steps: int, length: int, what: str) -> in
     return steps // length
 
 
-def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFamily, capacity: int) -> Functions:
-    """PEARL's per-seed functions on ``env`` (a meta task); ``capacity``: RL transitions per task."""
+def make_functions(
+    config: PEARLConfig,
+    env: brax_base.Env,
+    family: meta.TaskFamily,
+    capacity: int,
+    shard_tasks: Callable = lambda tree: tree,
+) -> Functions:
+    """PEARL's per-seed functions on ``env`` (a meta task); ``capacity``: RL transitions per task.
+
+    ``shard_tasks``: marks task-batched arrays (leading task axis) for splitting over devices
+    (``trainer.SeedLayout.shard_tasks``); the identity on one device.
+    """
     length = env.episode_length
     obs_size, action_size = env.observation_size, env.action_size
     use_encoder = config.context == "encoder"
@@ -325,13 +335,14 @@ def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFam
         tasks = jnp.arange(config.num_train_tasks)
         keys = jax.random.split(k_data, (config.num_train_tasks, initial_trajs, 2))
         contexts = oracle(state.train_tasks, state.train_tasks)
+        train_tasks, contexts, keys = shard_tasks((state.train_tasks, contexts, keys))
 
         def one(task, context, k):
             z = prior_z(k[0]) if use_encoder else context
             return run_trajectory(state.params, task, z, k[1], False)[:2]
 
         per_task = jax.vmap(jax.vmap(one, (None, None, 0)), (0, 0, 0))
-        transitions, valid = per_task(state.train_tasks, contexts, keys)  # [P, K, T, ...]
+        transitions, valid = per_task(train_tasks, contexts, keys)  # [P, K, T, ...]
         transitions, valid = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), (transitions, valid))
         return state.replace(
             replay=replay_lib.add_to_tasks(state.replay, tasks, transitions, valid),
@@ -352,6 +363,7 @@ def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFam
             return run_trajectory(state.params, task, z, k[1], False)
 
         keys = jax.random.split(k_prior, (config.num_tasks_sample, prior_trajs, 2))
+        tasks, contexts, keys = shard_tasks((tasks, contexts, keys))
         transitions, valid, prior_returns = jax.vmap(jax.vmap(prior_one, (None, None, 0)))(tasks, contexts, keys)
         transitions, valid = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), (transitions, valid))
         replay = replay_lib.add_to_tasks(state.replay, ids, transitions, valid)
@@ -368,7 +380,7 @@ def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFam
                 z = context
             return run_trajectory(state.params, task, z, k[3], False)
 
-        keys = jax.random.split(k_post, (config.num_tasks_sample, posterior_trajs, 4))
+        keys = shard_tasks(jax.random.split(k_post, (config.num_tasks_sample, posterior_trajs, 4)))
         index = jnp.arange(posterior_trajs)
         one_task = jax.vmap(posterior_one, (None, None, None, 0, 0))
         transitions, valid, post_returns = jax.vmap(one_task, (0, 0, 0, None, 0))(ids, tasks, contexts, index, keys)
@@ -393,6 +405,7 @@ def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFam
             jax.random.normal(k_z, (config.meta_batch, latent_size)),
             jax.random.normal(k_act, batch.action.shape),
         )
+        data = shard_tasks(data)  # every leaf [meta_batch, ...]
         (_, c_aux), c_grads = jax.value_and_grad(losses.critic, has_aux=True)(params, target_v, data)
         new_params, new_opt = dict(params), dict(opt_state)
         for name in ("q", "encoder") if use_encoder else ("q",):
@@ -451,7 +464,7 @@ def make_functions(config: PEARLConfig, env: brax_base.Env, family: meta.TaskFam
             inputs = (jnp.arange(eval_trajs), jax.random.split(key, (eval_trajs, 3)))
             return jax.lax.scan(body, (features, mask), inputs)[1]
 
-        keys = jax.random.split(key, (tasks.shape[0], runs))
+        tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, (tasks.shape[0], runs))))
         return jax.vmap(jax.vmap(one, (None, None, 0)))(tasks, contexts, keys).mean(1)
 
     return Functions(init, initial_collection, collect, train, gradient_step, evaluate)
@@ -484,8 +497,8 @@ def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_l
     ``run_chunk``, ``evaluate``.
     """
     env, family = make_env(config, setting)
-    fns = make_functions(config, env, family, setting.buffer_size)
-    layout = trainer_lib.SeedLayout(setting.num_seeds)
+    layout = trainer_lib.SeedLayout(setting.num_seeds, num_tasks=config.meta_batch)
+    fns = make_functions(config, env, family, setting.buffer_size, layout.shard_tasks)
     init, init_program = layout.init(fns.init)
     num_eval_train = min(config.num_test_tasks, config.num_train_tasks)
 
@@ -572,4 +585,5 @@ ALGORITHM = base.Algorithm(
     },
     step_name="iterations",
     first_call_steps=1,
+    tasks_per_seed=lambda config: config.meta_batch,
 )

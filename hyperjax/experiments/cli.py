@@ -126,7 +126,7 @@ def main(algo: str, argv) -> None:
                 f"({runner.env_spec(run_config).describe()}) | {algorithm.run_name(agent_config)} | "
                 f"{run_config.num_seeds} seed(s) from {run_config.seed} | "
                 f"{run_config.total_steps:,} {algorithm.step_name} | "
-                f"{trainer_lib.describe_devices(run_config.num_seeds)}",
+                f"{trainer_lib.describe_devices(run_config.num_seeds, algorithm.tasks_per_seed(agent_config))}",
                 file=sys.stderr,
             )
         result = runner.run(algo, run_config, agent_config)

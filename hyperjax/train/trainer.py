@@ -99,14 +99,35 @@ def seed_devices(num_seeds: int) -> int:
     return max(counts)
 
 
-def describe_devices(num_seeds: int) -> str:
-    """What a run's header says of its devices, e.g. ``4 devices (cpu)`` or ``1 device (NVIDIA H200)``."""
-    n, device = seed_devices(num_seeds), jax.devices()[0]
+def task_devices(num_seeds: int, num_tasks: int) -> int:
+    """How many devices each seed's ``num_tasks`` tasks (a meta-learner's meta-batch) are split
+    over: of the devices the seeds leave spare, the most that divide ``num_tasks`` (1 seed on 8
+    GPUs with 40 tasks: 8, five tasks each); 1 where there is no task axis (``num_tasks`` 0)."""
+    seeds, processes = seed_devices(num_seeds), jax.process_count()
+    spare = jax.device_count() // seeds
+    if num_tasks <= 0:
+        return 1
+
+    def fits(t: int) -> bool:
+        per_process, rest = divmod(seeds * t, processes)
+        return num_tasks % t == 0 and rest == 0 and per_process <= jax.local_device_count()
+
+    return max(t for t in range(1, spare + 1) if fits(t))
+
+
+def describe_devices(num_seeds: int, num_tasks: int = 0) -> str:
+    """What a run's header says of its devices, e.g. ``4 devices (cpu, 2 seed(s) each)`` or
+    ``1 device (NVIDIA H200)``; ``num_tasks``: the meta-batch a meta-learner splits over devices."""
+    seeds, tasks, device = seed_devices(num_seeds), task_devices(num_seeds, num_tasks), jax.devices()[0]
+    n = seeds * tasks
     if n == 1:
         return f"1 device ({device.device_kind})"
-    unused = f", {jax.device_count() - n} idle: {num_seeds} seeds do not split evenly" if n < jax.device_count() else ""
+    unused = f", {jax.device_count() - n} idle: the work does not split evenly" if n < jax.device_count() else ""
     hosts = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
-    return f"{n} devices ({device.platform}{hosts}, {num_seeds // n} seed(s) each{unused})"
+    if tasks == 1:
+        return f"{n} devices ({device.platform}{hosts}, {num_seeds // seeds} seed(s) each{unused})"
+    share = f"{num_seeds // seeds} seed(s) per {tasks} devices, {num_tasks // tasks} of its {num_tasks} tasks on each"
+    return f"{n} devices ({device.platform}{hosts}, {share}{unused})"
 
 
 def _mesh_devices(n: int) -> list:
@@ -132,9 +153,15 @@ class SeedLayout:
     (``seeds``): each program is jitted with ``NamedSharding`` in- and out-shardings, so XLA runs
     each device's seeds where they live, in one program; seeds never communicate. With several
     processes (``train.distributed``) the mesh spans all of them and each holds its own seeds.
+
+    A meta-learner names its task axis (``num_tasks``, the meta-batch): devices the seeds leave
+    spare split each seed's tasks (``task_devices``), a second mesh axis ``tasks``. Its per-seed
+    functions mark task-batched arrays with ``shard_tasks``; XLA partitions the per-task work and
+    turns the means over tasks into all-reduces.
     """
 
     num_seeds: int
+    num_tasks: int = 0
 
     @property
     def batched(self) -> bool:
@@ -145,25 +172,52 @@ class SeedLayout:
         return seed_devices(self.num_seeds)
 
     @functools.cached_property
+    def num_task_devices(self) -> int:
+        return task_devices(self.num_seeds, self.num_tasks)
+
+    @functools.cached_property
+    def mesh(self) -> Mesh:
+        """``seeds`` x ``tasks`` over this layout's devices."""
+        devices = np.array(_mesh_devices(self.num_devices * self.num_task_devices))
+        return Mesh(devices.reshape(self.num_devices, self.num_task_devices), ("seeds", "tasks"))
+
+    @functools.cached_property
     def shardings(self) -> tuple[NamedSharding, NamedSharding]:
-        """``(by_seed, replicated)`` over this layout's devices."""
-        mesh = Mesh(np.array(_mesh_devices(self.num_devices)), ("seeds",))
-        return NamedSharding(mesh, PartitionSpec("seeds")), NamedSharding(mesh, PartitionSpec())
+        """``(by_seed, replicated)`` over this layout's devices (by seed: replicated over ``tasks``)."""
+        return NamedSharding(self.mesh, PartitionSpec("seeds")), NamedSharding(self.mesh, PartitionSpec())
+
+    def shard_tasks(self, tree):
+        """Inside a per-seed function: leaves with a leading task axis split over the ``tasks``
+        devices (those whose length they divide); the identity where tasks are not split."""
+        if self.num_task_devices == 1:
+            return tree
+        by_task = NamedSharding(self.mesh, PartitionSpec("tasks"))
+
+        def one(x):
+            if x.shape[0] % self.num_task_devices:
+                return x
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):  # typed keys: constrain their key data
+                return jax.random.wrap_key_data(jax.lax.with_sharding_constraint(jax.random.key_data(x), by_task))
+            return jax.lax.with_sharding_constraint(x, by_task)
+
+        return jax.tree.map(one, tree)
 
     def program(self, one: Callable, in_axes, donate: bool = False, jit: Callable = jit_program) -> Callable:
         """``one`` (per seed) jitted for this layout: vmapped with ``in_axes`` over several seeds,
         as is for one; the state (argument 0) donated if ``donate``; sharded by seed over devices."""
         donate_argnums = 0 if donate else ()
-        if not self.batched:
+        if not self.batched and self.num_task_devices == 1:
             return jit(one, donate_argnums=donate_argnums)
-        if self.num_devices == 1:
+        if not self.batched:  # one seed, its tasks split: the state replicated over the task devices
+            replicated = self.shardings[1]
+            return jit(one, donate_argnums=donate_argnums, in_shardings=replicated, out_shardings=replicated)
+        if self.num_devices * self.num_task_devices == 1:
             return jit(jax.vmap(one, in_axes), donate_argnums=donate_argnums)
         by_seed, replicated = self.shardings
         axes = in_axes if isinstance(in_axes, tuple) else (in_axes,)
         in_shardings = tuple(by_seed if axis == 0 else replicated for axis in axes)
-        return jit(
-            jax.vmap(one, in_axes), donate_argnums=donate_argnums, in_shardings=in_shardings, out_shardings=by_seed
-        )
+        batched = jax.vmap(one, in_axes, spmd_axis_name="seeds")  # shard_tasks inside keeps the seed split
+        return jit(batched, donate_argnums=donate_argnums, in_shardings=in_shardings, out_shardings=by_seed)
 
     def init(self, init_one: Callable) -> tuple[Callable, Callable]:
         """``(init, program)``: ``init(keys [S]) -> state`` in this layout, and its jitted program.
@@ -173,9 +227,10 @@ class SeedLayout:
         the state comes out sharded by seed, and ``jax.eval_shape(init, keys)`` says so.
         """
         if not self.batched:
-            program = jax.jit(init_one)
+            out = self.shardings[1] if self.num_task_devices > 1 else None
+            program = jax.jit(init_one, out_shardings=out)
             return (lambda keys: program(keys[0])), program
-        if self.num_devices == 1:
+        if self.num_devices * self.num_task_devices == 1:
             program = jax.jit(jax.vmap(init_one))
         else:
             by_seed, replicated = self.shardings
