@@ -6,7 +6,13 @@ compiling them; CI's time is mostly compilation."""
 import os
 import tempfile
 
-import jax
+from hyperjax.train import headless
+
+# MuJoCo reads MUJOCO_GL once, at its first import (the test modules import it through Brax): a
+# working headless backend first, for tests/test_render.py (unset if none works: those tests skip)
+headless.choose()
+
+import jax  # noqa: E402
 
 _CACHE = tempfile.mkdtemp(prefix="hyperjax_test_xla_cache_")
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by subprocesses (CLI tests)

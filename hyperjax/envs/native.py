@@ -12,7 +12,8 @@ import numpy as np
 
 # The paper's four MuJoCo tasks in their current versions, plus Pendulum-v1 (classic control,
 # no MuJoCo) for quick tests and demos.
-ENVS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Pendulum-v1")
+MUJOCO_ENVS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+ENVS = (*MUJOCO_ENVS, "Pendulum-v1")
 # docs/authors_code.md (Environments, bug 16): the authors' Ant has no control cost; the survive bonus of 1, the
 # healthy z range [0.2, 1.0] and the clipped contact forces in the observation are v5's defaults.
 _PAPER_KWARGS = {"Ant-v5": dict(ctrl_cost_weight=0.0)}
@@ -67,6 +68,10 @@ class VecEnv:
         self.episode_return[:] = 0.0
         return self.obs
 
+    def rescale(self, actions) -> np.ndarray:
+        """Actions ``[..., act]`` in [-1, 1] -> the task's bounds (float64, what Gymnasium steps with)."""
+        return self.low + (np.asarray(actions, np.float64) + 1.0) * 0.5 * (self.high - self.low)
+
     def step(self, actions, active=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Steps every env (or those where ``active`` [N] is true) with ``actions`` [N, act] in [-1, 1].
 
@@ -75,7 +80,7 @@ class VecEnv:
         learner stores); ``self.obs`` then holds the observations to act on next (finished episodes
         restart). Inactive envs are left as they are and report zeros.
         """
-        actions = self.low + (np.asarray(actions, np.float64) + 1.0) * 0.5 * (self.high - self.low)
+        actions = self.rescale(actions)
         n = self.num_envs
         next_obs = np.empty((n, self.observation_size), np.float32)
         reward, terminated, truncated = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool)

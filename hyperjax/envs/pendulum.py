@@ -49,3 +49,8 @@ class Pendulum(base.Env):
     @property
     def backend(self) -> str:
         return "jax"
+
+    @property
+    def dt(self) -> float:
+        """Seconds per step (Brax's ``PipelineEnv.dt``; videos play at ``1 / dt``)."""
+        return DT

@@ -25,7 +25,7 @@ from absl import app, flags, logging
 
 from hyperjax.agents import registry as algorithms
 from hyperjax.analysis import gradient_accuracy as ga
-from hyperjax.experiments import cli, quiet, runner
+from hyperjax.experiments import cli, quiet, runner, trained
 from hyperjax.train import checkpoint
 
 flags.DEFINE_multi_string("run", [], "A training run's folder (with snapshots); repeat for several.")
@@ -42,10 +42,7 @@ def analyse_run(logdir: str, config: ga.GradientConfig, seed: int = 0, log=print
     """Adds the snapshots of ``logdir`` not yet in its CSV; returns the seconds each one took."""
     algo, run_config, agent_config = runner.load_config(logdir)
     algorithm = algorithms.get(algo)
-    snapshots_dir = os.path.join(logdir, runner.SNAPSHOTS)
-    if not os.path.isdir(snapshots_dir):
-        raise ValueError(f"{logdir} has no snapshots; train it with --snapshot_every (paper: 10000)")
-    mngr = checkpoint.manager(snapshots_dir, max_to_keep=None)
+    mngr = trained.snapshot_manager(logdir)
     path = os.path.join(logdir, CSV_NAME)
     done = {int(r["step"]) for r in read_rows(path)} if os.path.exists(path) else set()
     todo = [s for s in sorted(mngr.all_steps()) if s not in done]
@@ -54,8 +51,7 @@ def analyse_run(logdir: str, config: ga.GradientConfig, seed: int = 0, log=print
     env = runner.env_spec(run_config).make()
     agent = algorithm.make_agent(agent_config, env.observation_size, env.action_size)
     seeds = run_config.num_seeds
-    keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(seeds))
-    abstract = jax.eval_shape(jax.vmap(lambda k: agent.snapshot(agent.init(k))), keys)
+    abstract = trained.abstract_snapshot(agent, run_config)
     program = ga.make_program(env, agent, config)
     times = []
     new_file = not os.path.exists(path)

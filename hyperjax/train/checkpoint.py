@@ -153,25 +153,28 @@ def _targets(abstract_state, structure: dict, where) -> dict:
 
 def restore_part(mngr: ocp.CheckpointManager, step: int, abstract_part, prefix: str):
     """The subtree at tree path ``prefix`` (e.g. ``.agent``) of the state saved at ``step``, shaped
-    like ``abstract_part``, without a config check. Only its arrays are read from disk (not, say,
-    a replay buffer beside it). Raises CheckpointError if it is missing or differs in structure."""
+    and placed like ``abstract_part``, without a config check. Only its arrays are read from disk
+    (not, say, the replay buffer beside it). Raises CheckpointError if it is missing or differs in
+    structure."""
     if step not in mngr.all_steps():
         raise CheckpointError(f"no checkpoint {step} in {mngr.directory}; there are {sorted(mngr.all_steps())}")
     structure = mngr.restore(step, args=ocp.args.Composite(structure=ocp.args.JsonRestore()))["structure"]
-    inside = [
+    inside = [  # (saved index, path below prefix, shape)
         (i, path[len(prefix) :], shape)
         for i, (path, shape) in enumerate(zip(structure["paths"], structure["shapes"]))
         if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", ".", "[")
     ]
-    saved = {str(i): np.zeros((), np.float32) for i, _, shape in inside if np.prod(shape) > 0}  # shapes: any
-    # the standard handler restores only whole trees; the PyTree handler reads the same files partially
-    reader = ocp.CheckpointManager(mngr.directory, item_handlers={"state": ocp.PyTreeCheckpointHandler()})
-    restore_args = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in saved}
-    state = ocp.args.PyTreeRestore(item=saved, restore_args=restore_args, partial_restore=True)
-    arrays = reader.restore(step, args=ocp.args.Composite(state=state))["state"] if saved else {}
     part = {"paths": [p for _, p, _ in inside], "shapes": [s for _, _, s in inside]}
-    sub_arrays = {str(j): arrays[str(i)] for j, (i, _, _) in enumerate(inside) if str(i) in arrays}
-    return _rebuild(abstract_part, sub_arrays, part, f"{mngr.directory} (step {step}, under {prefix})")
+    where = f"{mngr.directory} (step {step}, under {prefix})"
+    targets = {str(inside[int(j)][0]): t for j, t in _targets(abstract_part, part, where).items()}
+    arrays = {}
+    if targets:  # the standard handler restores whole trees only; the PyTree one reads these files partially
+        reader = ocp.CheckpointManager(mngr.directory, item_handlers={"state": ocp.PyTreeCheckpointHandler()})
+        restore_args = ocp.checkpoint_utils.construct_restore_args(targets)
+        args = ocp.args.PyTreeRestore(item=targets, restore_args=restore_args, partial_restore=True)
+        arrays = reader.restore(step, args=ocp.args.Composite(state=args))["state"]
+    by_position = {str(j): arrays[str(i)] for j, (i, _, _) in enumerate(inside) if str(i) in arrays}
+    return _rebuild(abstract_part, by_position, part, where)
 
 
 def _rebuild(abstract_state, arrays: dict, structure: dict, where) -> object:

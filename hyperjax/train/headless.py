@@ -1,0 +1,63 @@
+"""Headless OpenGL for MuJoCo's offscreen renderer (``mujoco.Renderer``): picks ``MUJOCO_GL``.
+
+MuJoCo chooses its OpenGL backend once, when ``mujoco`` is first imported (Brax imports it with
+``hyperjax.envs``), from ``MUJOCO_GL``; unset, it takes GLFW, which needs a display. So an entry
+point that renders calls :func:`choose` before anything imports ``mujoco``: it keeps a ``MUJOCO_GL``
+the user set, and otherwise sets the first of ``BACKENDS`` that opens a context here, each tried
+in a short child process (about 0.7 s; a failed backend cannot be unloaded from this one):
+
+- ``egl``: Mesa's EGL, surfaceless, rendering on the CPU with llvmpipe where there is no GPU (or
+  the GPU's EGL driver). Debian/Ubuntu packages: ``EGL_PACKAGES``.
+- ``osmesa``: Mesa's off-screen software renderer, the fallback. Package: ``OSMESA_PACKAGES``.
+
+This module imports nothing heavy, so it can run first.
+"""
+
+import os
+import subprocess
+import sys
+
+BACKENDS = ("egl", "osmesa")
+EGL_PACKAGES = "libegl1 libopengl0 libgl1-mesa-dri"  # libEGL, libOpenGL (PyOpenGL), llvmpipe
+OSMESA_PACKAGES = "libosmesa6"
+# opens (and frees) a tiny context with the backend in MUJOCO_GL
+_PROBE = "import mujoco; c = mujoco.GLContext(8, 8); c.make_current(); c.free()"
+
+
+def missing_message(backend: str | None = None) -> str:
+    """The one-line error when no backend renders (``backend``: the one that failed, if known)."""
+    tried = f"MUJOCO_GL={backend} failed" if backend else f"none of MUJOCO_GL={', '.join(BACKENDS)} works"
+    return (
+        f"MuJoCo cannot render headless here ({tried}): install Mesa's EGL "
+        f"(apt-get install {EGL_PACKAGES}) or OSMesa ({OSMESA_PACKAGES}), or set MUJOCO_GL to a working backend"
+    )
+
+
+def works(backend: str) -> bool:
+    """True if a MuJoCo GL context opens with ``MUJOCO_GL=backend`` (tried in a child process)."""
+    env = {**os.environ, "MUJOCO_GL": backend}
+    try:
+        probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def choose() -> str | None:
+    """Sets ``MUJOCO_GL`` to the first working headless backend unless it is set; returns its value.
+
+    None: nothing works (``MUJOCO_GL`` is left unset; rendering a MuJoCo env then fails with
+    :func:`missing_message`, while drawings without OpenGL, e.g. the pendulum's, still work).
+
+    Raises:
+      RuntimeError: ``mujoco`` is already imported, so the choice would have no effect.
+    """
+    if os.environ.get("MUJOCO_GL"):
+        return os.environ["MUJOCO_GL"]
+    if "mujoco" in sys.modules:
+        raise RuntimeError("headless.choose() must run before mujoco is imported (it reads MUJOCO_GL once)")
+    for backend in BACKENDS:
+        if works(backend):
+            os.environ["MUJOCO_GL"] = backend
+            return backend
+    return None
