@@ -71,3 +71,15 @@ def test_typed_prng_keys_round_trip(tmp_path):
     for name in ("key", "keys"):
         np.testing.assert_array_equal(jax.random.key_data(restored[name]), jax.random.key_data(state[name]))
     np.testing.assert_array_equal(jax.random.uniform(restored["key"]), jax.random.uniform(state["key"]))
+
+
+def test_a_setting_added_since_the_run_began_matches_its_default(tmp_path):
+    state, mngr = _save(tmp_path)  # saved with {"run.seed": 0} only
+    abstract = jax.eval_shape(lambda: state)
+    defaults = {"run.seed": 0, "agent.num_envs": 1}
+    _, step = checkpoint.restore_latest(mngr, abstract, {"run.seed": 0, "agent.num_envs": 1}, defaults=defaults)
+    assert step == 7
+    with pytest.raises(checkpoint.CheckpointError, match=r"agent.num_envs: saved 1 vs now 4"):
+        checkpoint.restore_latest(mngr, abstract, {"run.seed": 0, "agent.num_envs": 4}, defaults=defaults)
+    with pytest.raises(checkpoint.CheckpointError, match=r"agent.num_envs: saved None vs now 1"):
+        checkpoint.restore_latest(mngr, abstract, {"run.seed": 0, "agent.num_envs": 1})  # no defaults: refused

@@ -89,7 +89,10 @@ def test_paper_sizes():
 
 # A random policy scores about -65 on point_nav and standing still -38 on average; one that reaches
 # its goal scores above -10. Ten meta-iterations at reduced sizes (about a minute each on 2 cores).
-@pytest.mark.parametrize("policy", maml.POLICIES)
+# the hyper policy's run takes ~3 min on 2 cores: CI runs vanilla's and context's, -m slow all three
+@pytest.mark.parametrize(
+    "policy", [p if p != "hyper" else pytest.param(p, marks=pytest.mark.slow) for p in maml.POLICIES]
+)
 def test_learns_point_navigation(tmp_path, policy):
     config = maml.MAMLConfig(policy=policy, **SMALL, **(SMALL_HYPER if policy == "hyper" else {}))
     run = runner.RunConfig(

@@ -235,7 +235,10 @@ def _best_task_agnostic_return(goals: np.ndarray, horizon: int) -> float:
 
 # Four training goals (PEARL must infer which from the context: a task-agnostic policy scores at
 # most about -5.9 on them), 20-step episodes, 30 iterations of 200 gradient steps.
-@pytest.mark.parametrize("model", pearl_nets.MODELS)
+# the hyper model's run is the longest test (~4 min on 2 cores): CI runs the MLP model's, -m slow both
+@pytest.mark.parametrize(
+    "model", [m if m == "mlp" else pytest.param(m, marks=pytest.mark.slow) for m in pearl_nets.MODELS]
+)
 def test_learns_point_navigation(tmp_path, model):
     config = pearl.PEARLConfig(model=model, **LEARN)
     run = runner.RunConfig(

@@ -282,7 +282,9 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
 
         step = 0
         if run_config.resume:
-            state, step = checkpoint.restore_latest(mngr, jax.eval_shape(trainer.init, keys), config, ignore=RESUMABLE)
+            abstract = jax.eval_shape(trainer.init, keys)
+            defaults = config_dict(algo, RunConfig(), algorithm.config())  # of settings added since the run began
+            state, step = checkpoint.restore_latest(mngr, abstract, config, ignore=RESUMABLE, defaults=defaults)
         else:
             state = trainer.init(keys)
         if primary:

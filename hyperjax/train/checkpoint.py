@@ -61,7 +61,13 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
     mngr.wait_until_finished()
 
 
-def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: dict, ignore: tuple[str, ...] = ()):
+def restore_latest(
+    mngr: ocp.CheckpointManager,
+    abstract_state,
+    config: dict,
+    ignore: tuple[str, ...] = (),
+    defaults: dict | None = None,
+):
     """Restores the latest complete checkpoint.
 
     Args:
@@ -69,6 +75,8 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: dict, ig
       abstract_state: a pytree of ``jax.ShapeDtypeStruct`` shaped like the saved state.
       config: this run's config; the saved one must match it except for the ``ignore`` keys.
       ignore: config keys allowed to differ (e.g. ``total_steps`` to extend a run).
+      defaults: the default of each key; a key the saved config lacks (a setting added to
+        hyperjax after the run began) matches its default.
 
     Returns:
       ``(state, step)``.
@@ -90,7 +98,7 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: dict, ig
     except (FileNotFoundError, KeyError, ValueError) as e:
         where = f"checkpoint {step} in {mngr.directory}"
         raise CheckpointError(f"--resume: {where} is unreadable or written by an older hyperjax ({e})") from e
-    saved_config = restored["config"]
+    saved_config = {**{k: v for k, v in (defaults or {}).items() if k in config}, **restored["config"]}
     diff = sorted(
         k for k in set(saved_config) | set(config) if k not in ignore and saved_config.get(k) != config.get(k)
     )
