@@ -311,6 +311,20 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cpu_model() -> str:
+    """The CPU's model and widest vector units (Linux ``/proc/cpuinfo``), e.g. ``AMD EPYC ... (AVX2)``."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    units = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    bf16 = ", AVX512-BF16" if "avx512_bf16" in flags else ""
+    return f"{model or platform.machine()} ({units}{bf16})"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=("quick", "full", "gpu"), default="quick")
@@ -334,7 +348,7 @@ def main():
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
         "analytic_sac_update_gflop_ant": round(flop_model.update_flops("sac", "sa_hyper", 27, 8, 256) / 1e9, 2),
     }
     if torch:
