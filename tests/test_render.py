@@ -1,7 +1,7 @@
 """Videos of policies (hyperjax/train/video.py) and of trained runs (python -m hyperjax.experiments.render):
 a tiny trained pendulum run through the CLI (frame count, size, motion), two of its saved policies
 (a snapshot and a checkpoint) giving different videos, a MuJoCo env through MJX rendered headless,
-and one-line errors."""
+videos during training (--video_every), and one-line errors."""
 
 import os
 import subprocess
@@ -15,7 +15,7 @@ import pytest
 from hyperjax.agents import registry as algorithms
 from hyperjax.envs import registry
 from hyperjax.experiments import runner, trained
-from hyperjax.train import headless, video
+from hyperjax.train import headless, logger, video
 
 LENGTH = 20  # pendulum episode length of the tiny run: 20 steps at 20 Hz, a frame per state
 RENDER = [sys.executable, "-m", "hyperjax.experiments.render"]
@@ -23,10 +23,9 @@ RENDER = [sys.executable, "-m", "hyperjax.experiments.render"]
 pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
 
 
-@pytest.fixture(scope="module")
-def pendulum_run(tmp_path_factory) -> str:
-    """A tiny TD3 pendulum run: checkpoints at 100 and 200, snapshots at 0, 100 and 200."""
-    logdir = str(tmp_path_factory.mktemp("render") / "run")
+def _tiny_td3(logdir: str, **run_kw):
+    """``(run_config, agent_config)`` of a tiny TD3 pendulum run: 200 steps, evaluations and checkpoints
+    every 100 (the same programs whatever ``run_kw`` asks of snapshots and videos: compiled once)."""
     algorithm = algorithms.get("td3")
     agent_config = algorithm.make_config(critic="mlp", start_steps=50, batch_size=32, actor_hidden_sizes=(32, 32))
     agent_config.critic_overrides = {"hidden_sizes": (32, 32)}
@@ -38,10 +37,17 @@ def pendulum_run(tmp_path_factory) -> str:
         eval_episodes=1,
         buffer_size=1000,
         checkpoint_every=100,
-        snapshot_every=100,
         logdir=logdir,
+        **run_kw,
     )
-    runner.run("td3", run_config, agent_config, verbose=False)
+    return run_config, agent_config
+
+
+@pytest.fixture(scope="module")
+def pendulum_run(tmp_path_factory) -> str:
+    """A tiny TD3 pendulum run: checkpoints at 100 and 200, snapshots at 0, 100 and 200."""
+    logdir = str(tmp_path_factory.mktemp("render") / "run")
+    runner.run("td3", *_tiny_td3(logdir, snapshot_every=100), verbose=False)
     return logdir
 
 
@@ -140,7 +146,7 @@ def test_mjx_hopper_renders_headless(tmp_path):
     spec = registry.EnvSpec("hopper", episode_length=6)
     algorithm = algorithms.get("td3")
     config = algorithm.make_config(critic="mlp", actor_hidden_sizes=(8,))
-    agent = algorithm.make_agent(config, *trained.env_sizes(spec))
+    agent = algorithm.make_agent(config, *runner.env_sizes(spec))
     path = str(tmp_path / "hopper.mp4")
     recording = video.record(spec, agent, agent.init(jax.random.key(0)), jax.random.key(1), path, 1, 64, 48)
     assert recording.fps == pytest.approx(125 / 3) and recording.lengths.tolist() == [6]
@@ -148,3 +154,46 @@ def test_mjx_hopper_renders_headless(tmp_path):
     assert frames.shape == (3, 48, 64, 3) and recording.frames == 3  # states 0, 3, 6
     body = frames[:, 12:]  # below the caption
     assert body.std() > 20 and len(np.unique(body.reshape(-1, 3), axis=0)) > 50  # a scene, not a blank
+
+
+def test_videos_during_training(tmp_path, capsys):
+    """--video_every=--eval_every: a clip at step 0 and at each evaluation, logged; TensorBoard gets
+    them where moviepy is installed (else the MP4s alone)."""
+    logdir = str(tmp_path / "run")
+    runner.run("td3", *_tiny_td3(logdir, video_every=100), verbose=True)
+    lines = [line for line in capsys.readouterr().err.split("\n") if "video: " in line]
+    assert len(lines) == 3, lines
+    for line, step in zip(lines, (0, 100, 200)):
+        assert line.startswith(f"video: videos/training_step_{step}.mp4 (return "), line
+        assert line.endswith(" s to render)"), line
+        frames = iio.imread(os.path.join(logdir, "videos", f"training_step_{step}.mp4"), plugin="FFMPEG", index=None)
+        assert frames.shape == (LENGTH + 1, runner.VIDEO_HEIGHT, runner.VIDEO_WIDTH, 3)  # one episode
+    clips = sorted(os.listdir(os.path.join(logdir, "videos")))
+    assert clips == ["training_step_0.mp4", "training_step_100.mp4", "training_step_200.mp4"]
+
+    board = logger.TensorBoard(str(tmp_path / "board"))
+    added = []
+    board.writer.add_video = lambda tag, clip, step, fps: added.append((tag, clip.shape, clip.dtype, step, fps))
+    assert board.video(100, os.path.join(logdir, "videos", "training_step_100.mp4"), 20.0) == board.videos
+    board.videos = True  # as with moviepy (not a dependency): frames [1, T, C, H, W] uint8
+    board.MAX_VIDEO_FRAMES = 10  # every 3rd of the 21 frames at a third of the rate
+    assert board.video(100, os.path.join(logdir, "videos", "training_step_100.mp4"), 20.0)
+    assert added[-1] == ("video/deterministic_policy", (1, 7, 3, 240, 320), np.uint8, 100, pytest.approx(20 / 3))
+    board.close()
+
+
+@pytest.mark.parametrize(
+    "algo,env,every,message",
+    [
+        ("td3", "pendulum", 150, r"^--video_every=150 must be a multiple of --eval_every=100 \(videos are made"),
+        ("maml", "point_nav", 100, r"^--video_every: maml on point_nav cannot film during training \(sac, td3 on JAX"),
+    ],
+)
+def test_bad_video_every_is_a_one_line_error(algo, env, every, message):
+    algorithm = algorithms.get(algo)
+    run = runner.RunConfig(env=env, total_steps=200, eval_every=100, checkpoint_every=100, video_every=every)
+    with pytest.raises(ValueError, match=message) as error:
+        runner.validate(algo, run, algorithm.make_config())
+    assert "\n" not in str(error.value)
+    assert headless.flagged(["x", "--video_every", "5000"], "video_every")
+    assert not headless.flagged(["x", "--video_every=0", "--eval_every=5"], "video_every")

@@ -14,11 +14,18 @@ import sys
 import jax
 from absl import flags, logging
 
-from hyperjax import config as cfg
-from hyperjax.agents import registry as algorithms
-from hyperjax.experiments import quiet, runner
-from hyperjax.train import checkpoint, distributed
-from hyperjax.train import trainer as trainer_lib
+from hyperjax.train import headless
+
+# videos during training (--video_every) render MuJoCo headless: MUJOCO_GL must name a working
+# backend before anything imports mujoco (the runner's env registry does, through Brax), and this
+# module is the first thing every training entry point imports
+headless.choose_if_flagged(sys.argv, "video_every")
+
+from hyperjax import config as cfg  # noqa: E402
+from hyperjax.agents import registry as algorithms  # noqa: E402
+from hyperjax.experiments import quiet, runner  # noqa: E402
+from hyperjax.train import checkpoint, distributed  # noqa: E402
+from hyperjax.train import trainer as trainer_lib  # noqa: E402
 
 
 def _kind(field: dataclasses.Field) -> str:

@@ -3,7 +3,9 @@
 Used by the entry points (``python -m hyperjax.experiments.sac`` ..., which turn absl flags into
 ``RunConfig`` and the algorithm's config) and directly by tests. The runner knows algorithms only
 through their registry entry (``agents.base.Algorithm``) and trainers only through
-``train.trainer.Trainer``: it logs whatever metrics a trainer reports.
+``train.trainer.Trainer``: it logs whatever metrics a trainer reports. With ``--video_every`` it also
+films the deterministic policy of the first seed at evaluation steps (``train.video.record`` of
+``Trainer.snapshot``).
 """
 
 import contextlib
@@ -21,7 +23,7 @@ import numpy as np
 from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.envs import registry
-from hyperjax.train import checkpoint, distributed, logger
+from hyperjax.train import checkpoint, distributed, logger, video
 from hyperjax.train import trainer as trainer_lib
 
 CALL_SECONDS = 4.0  # each training call is sized to about this long: progress and Ctrl-C within seconds
@@ -36,8 +38,12 @@ RESUMABLE = (
     "run.eval_every",
     "run.eval_episodes",
     "run.snapshot_every",
+    "run.video_every",
 )
 SNAPSHOTS = "snapshots"  # the folder of a run's parameter snapshots (checkpoint.save / restore)
+VIDEOS = "videos"  # the folder of its videos (--video_every: training_step_<N>.mp4; the render CLI: step_<N>.mp4)
+# --video_every's clips: one episode, small frames (rendering costs seconds per clip on a CPU)
+VIDEO_EPISODES, VIDEO_WIDTH, VIDEO_HEIGHT = 1, 320, 240
 
 
 @dataclasses.dataclass
@@ -74,6 +80,15 @@ class RunConfig:
         0,
         "Training steps between parameter snapshots (actor and critics, no replay) for the gradient "
         "analysis (paper: 10000); 0: none.",
+        valid=cfg.NON_NEGATIVE,
+    )
+    video_every: int = cfg.field(
+        0,
+        "Training steps between short videos of the first seed's deterministic policy (one episode, "
+        f"{VIDEO_WIDTH}x{VIDEO_HEIGHT}) in <logdir>/{VIDEOS}/training_step_<N>.mp4, at step 0 and at these "
+        "evaluations; "
+        "in TensorBoard too where moviepy is installed (tensorboardX needs it; not a dependency). A multiple "
+        "of --eval_every; 0: none (rendering is slow on a CPU: about a minute per 1000-step MuJoCo episode, 2 cores).",
         valid=cfg.NON_NEGATIVE,
     )
 
@@ -125,6 +140,18 @@ def env_spec(run: RunConfig) -> registry.EnvSpec:
     return registry.EnvSpec(run.env, run.backend, run.env_preset, run.episode_length)
 
 
+def env_sizes(spec: registry.EnvSpec) -> tuple[int, int]:
+    """``(observation_size, action_size)`` of an env (to build an agent: ``Algorithm.make_agent``).
+    XLA envs: from the shapes of a traced reset (Brax's ``observation_size`` runs ``reset`` op by
+    op: a minute for MJX Hopper on a CPU)."""
+    if spec.on_host:
+        env = spec.make_host(1)
+        env.close()
+        return env.observation_size, env.action_size
+    env = spec.make()
+    return jax.eval_shape(env.reset, jax.random.key(0)).obs.shape[-1], env.action_size
+
+
 def setting(run: RunConfig) -> trainer_lib.Setting:
     """What this run asks of the algorithm's trainer."""
     return trainer_lib.Setting(
@@ -162,10 +189,25 @@ def validate(algo: str, run: RunConfig, agent_config) -> None:
     trainer_lib.seed_devices(run.num_seeds)  # the seeds split over the processes
     if distributed.multi_process() and env_spec(run).on_host:
         raise ValueError(f"--env={run.env} steps native physics on one host; several processes need an MJX/Brax env")
-    if run.snapshot_every and (algorithm.make_agent is None or env_spec(run).on_host):
+    has_snapshots = algorithm.make_agent is not None and not env_spec(run).on_host  # Trainer.snapshot
+    if run.snapshot_every and not has_snapshots:
         raise ValueError(
             f"--snapshot_every: {algo} on {run.env} keeps no snapshots (off-policy agents on JAX envs do); "
             "leave it at 0"
+        )
+    if run.video_every and not has_snapshots:  # the videos film Trainer.snapshot's policy
+        filmed = ", ".join(name for name, a in algorithms.ALGORITHMS.items() if a.make_agent is not None)
+        later = ""
+        if algorithm.make_agent is not None:  # a native env: its checkpoints hold the agent
+            later = " and film its checkpoints afterwards: python -m hyperjax.experiments.render --run=<logdir>"
+        raise ValueError(
+            f"--video_every: {algo} on {run.env} cannot film during training ({filmed} on JAX/Brax envs can); "
+            f"leave it at 0{later}"
+        )
+    if run.video_every % run.eval_every:
+        raise ValueError(
+            f"--video_every={run.video_every} must be a multiple of --eval_every={run.eval_every} "
+            "(videos are made at evaluations)"
         )
     algorithm.check(agent_config, setting(run))
     multiple = algorithm.step_multiple(agent_config)
@@ -280,6 +322,10 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                 if step not in snapshots.all_steps():  # a resumed run reaches it again, bit-exactly
                     checkpoint.save(snapshots, step, trainer.snapshot(state), config)
 
+        if run_config.video_every:  # built once: video.record compiles its rollout once per agent
+            spec = env_spec(run_config)
+            agent = algorithm.make_agent(agent_config, *env_sizes(spec))
+
         step = 0
         if run_config.resume:
             abstract = jax.eval_shape(trainer.init, keys)
@@ -317,7 +363,29 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                 logger.plot_curves(csv_path, png, title, seeds, trainer.extra_returns, algorithm.step_name)
             return returns
 
-        returns = log_eval(step, {}, None) if step == 0 else None
+        def film(step: int) -> None:
+            """At an evaluation step: a video of the first seed's deterministic policy (process 0)."""
+            if not run_config.video_every or step % run_config.video_every:
+                return
+            params = distributed.to_host(trainer.snapshot(state))  # [S, ...]; with several processes all gather
+            if not primary:
+                return
+            path = os.path.join(logdir, VIDEOS, f"training_step_{step}.mp4")
+            clip = video.record(
+                spec, agent, jax.tree.map(lambda x: x[0], params), jax.random.key(run_config.seed), path,
+                VIDEO_EPISODES, VIDEO_WIDTH, VIDEO_HEIGHT,
+            )  # fmt: skip
+            board.video(step, path, clip.fps)
+            if verbose:
+                took = clip.rollout_seconds + clip.render_seconds
+                erase = "\r\033[K" if progress.tty and step > progress.start else ""  # the progress bar's line
+                name = os.path.relpath(path, logdir)
+                print(f"{erase}video: {name} (return {clip.returns[0]:.1f}, {took:.1f} s to render)", file=sys.stderr)
+
+        returns = None
+        if step == 0:
+            returns = log_eval(step, {}, None)
+            film(step)
         snapshot(step)
         since_eval = _Means()
         multiple = trainer.step_multiple  # calls (and so every step the runner stops at) come in multiples of it
@@ -359,6 +427,7 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
                 if step % run_config.eval_every == 0:
                     returns = log_eval(step, since_eval.result(), rate)
                     since_eval = _Means()
+                    film(step)
                 snapshot(step)
                 minutes = (time.perf_counter() - last_save_time) / 60
                 timed_out = run_config.checkpoint_minutes > 0 and minutes >= run_config.checkpoint_minutes

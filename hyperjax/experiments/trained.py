@@ -63,23 +63,13 @@ def abstract_snapshot(agent: base.Agent, run_config: runner.RunConfig):
 
 
 def make_agent(algo: str, run_config: runner.RunConfig, agent_config) -> base.Agent:
-    """The run's agent (``Algorithm.make_agent`` at its env's sizes); ValueError for algorithms without one."""
+    """The run's agent (``Algorithm.make_agent`` at its env's sizes, ``runner.env_sizes``); ValueError for
+    algorithms without one."""
     algorithm = algorithms.get(algo)
     if algorithm.make_agent is None:
         with_agents = ", ".join(name for name, a in algorithms.ALGORITHMS.items() if a.make_agent is not None)
         raise ValueError(f"a {algo} run has no agent to load here (algorithms with one: {with_agents})")
-    return algorithm.make_agent(agent_config, *env_sizes(runner.env_spec(run_config)))
-
-
-def env_sizes(spec) -> tuple[int, int]:
-    """``(observation_size, action_size)`` of an env. XLA envs: from the shapes of a traced reset
-    (Brax's ``observation_size`` runs ``reset`` op by op: a minute for MJX Hopper on a CPU)."""
-    if spec.on_host:
-        env = spec.make_host(1)
-        env.close()
-        return env.observation_size, env.action_size
-    env = spec.make()
-    return jax.eval_shape(env.reset, jax.random.key(0)).obs.shape[-1], env.action_size
+    return algorithm.make_agent(agent_config, *runner.env_sizes(runner.env_spec(run_config)))
 
 
 def agent_state(logdir: str, agent: base.Agent, run_config: runner.RunConfig, step: int | None = None, seed: int = 0):

@@ -10,12 +10,16 @@ in a short child process (about 0.7 s; a failed backend cannot be unloaded from 
   the GPU's EGL driver). Debian/Ubuntu packages: ``EGL_PACKAGES``.
 - ``osmesa``: Mesa's off-screen software renderer, the fallback. Package: ``OSMESA_PACKAGES``.
 
+The training entry points render only on request (``--video_every``): ``cli`` calls
+:func:`choose_if_flagged` first thing, which peeks at the command line before absl parses it.
+
 This module imports nothing heavy, so it can run first.
 """
 
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 
 BACKENDS = ("egl", "osmesa")
 EGL_PACKAGES = "libegl1 libopengl0 libgl1-mesa-dri"  # libEGL, libOpenGL (PyOpenGL), llvmpipe
@@ -61,3 +65,31 @@ def choose() -> str | None:
             os.environ["MUJOCO_GL"] = backend
             return backend
     return None
+
+
+def flagged(argv: Sequence[str], flag: str) -> bool:
+    """True if ``argv`` (a command line before absl parses it) sets ``--flag`` to a nonzero integer.
+
+    Reads ``--flag=N`` and ``--flag N`` (one dash too; the last one wins, none after ``--``), not
+    flag files: a ``--flagfile`` that sets it needs ``MUJOCO_GL`` set by hand.
+    """
+    value = None
+    args = list(argv[1:])
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        name, equals, given = arg.lstrip("-").partition("=")
+        if arg.startswith("-") and name == flag:
+            value = given if equals else (args[i + 1] if i + 1 < len(args) else None)
+    try:
+        return value is not None and int(value, 0) != 0
+    except ValueError:  # not a number: absl reports it
+        return False
+
+
+def choose_if_flagged(argv: Sequence[str], flag: str) -> str | None:
+    """:func:`choose` if ``argv`` sets ``--flag`` to a nonzero integer (:func:`flagged`) and ``mujoco``
+    is not imported yet; ``MUJOCO_GL`` otherwise, unchanged. For entry points that render on request."""
+    if flagged(argv, flag) and "mujoco" not in sys.modules:
+        return choose()
+    return os.environ.get("MUJOCO_GL")

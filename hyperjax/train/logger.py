@@ -2,6 +2,7 @@
 learning-curve PNG."""
 
 import csv
+import importlib.util
 import os
 import sys
 import time
@@ -31,13 +32,21 @@ class TensorBoard:
     ``tensorboard --logdir runs`` lists every run by its folder name, side by side.
 
     Tags: ``eval/return_mean`` and ``eval/return_seed{i}``, ``train/<metric>`` (means over seeds),
-    ``perf/steps_per_sec``. On resume, events past the restored step are dropped (``purge_step``).
+    ``perf/steps_per_sec``, and ``VIDEO_TAG`` (``video``: needs moviepy). On resume, events past the
+    restored step are dropped (``purge_step``).
     """
+
+    VIDEO_TAG = "video/deterministic_policy"
+    # tensorboardX stores a video as one animated GIF in the event file: at most this many frames
+    # (beyond: every k-th frame at 1/k the frame rate, still real time), so long episodes do not bloat the events
+    MAX_VIDEO_FRAMES = 200
 
     def __init__(self, logdir: str, resume_step: int | None = None):
         from tensorboardX import SummaryWriter
 
         self.writer = SummaryWriter(logdir, purge_step=resume_step, flush_secs=10)
+        # tensorboardX's add_video encodes with moviepy; without it, it logs an error and writes nothing
+        self.videos = importlib.util.find_spec("moviepy") is not None
 
     def write(self, step: int, row: dict) -> None:
         for key, value in row.items():
@@ -51,6 +60,20 @@ class TensorBoard:
                 tag = f"train/{key}"
             self.writer.add_scalar(tag, value, step)
         self.writer.flush()
+
+    def video(self, step: int, path: str, fps: float) -> bool:
+        """Adds the video file ``path`` (read back with imageio) under ``VIDEO_TAG``, at most
+        ``MAX_VIDEO_FRAMES`` frames; returns whether it did: False without moviepy (not a dependency)."""
+        if not self.videos:
+            return False
+        import imageio.v3 as iio
+
+        frames = iio.imread(path, plugin="FFMPEG", index=None)  # [T, H, W, 3] uint8
+        every = -(-len(frames) // self.MAX_VIDEO_FRAMES)
+        clip = frames[::every].transpose(0, 3, 1, 2)[None]  # [1, T, 3, H, W]: tensorboardX's NTCHW
+        self.writer.add_video(self.VIDEO_TAG, clip, step, fps=fps / every)
+        self.writer.flush()
+        return True
 
     def close(self) -> None:
         self.writer.close()
