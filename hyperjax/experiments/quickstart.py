@@ -1,7 +1,7 @@
 """Quickstart: SAC on the pure-JAX pendulum with an MLP critic and an SA-Hyper critic, one plot.
 
 Run: python -m hyperjax.experiments.quickstart
-(4 to 11 minutes on 2 CPU cores: 3 min 38 s with AVX-512, 10 min 18 s with AVX2 only)
+(4 to 12 minutes on 2 CPU cores: 3 min 38 s with AVX-512, 10-11.5 min with AVX2 only)
 Writes runs/quickstart-<time>/{mlp,sa_hyper}/ (metrics, curves, checkpoints) and
 runs/quickstart-<time>/curves.png with both learning curves. Expect both to climb from about -1400
 to better than -300 within 10k steps.
