@@ -70,23 +70,21 @@ def test_envs_and_updates_per_step_counts():
     assert metrics["train_return"].shape == (1,) and np.isfinite(metrics["reward"]).all()
 
 
+def _sac(hidden: int, **kw) -> sac.SACConfig:
+    return sac.SACConfig(
+        critic="mlp", critic_overrides=dict(hidden_sizes=(hidden,) * 2), actor_hidden_sizes=(hidden,) * 2, **kw
+    )
+
+
+def _pendulum(tmp_path, **kw) -> runner.RunConfig:
+    return runner.RunConfig(env="pendulum", logdir=str(tmp_path / "run"), **kw)
+
+
 def test_throughput_mode_learns_pendulum(tmp_path):
     """4 envs per seed, 4 updates per iteration (one minibatch sample, scanned) still learns."""
-    agent = sac.SACConfig(
-        critic="mlp",
-        critic_overrides=dict(hidden_sizes=(64, 64)),
-        actor_hidden_sizes=(64, 64),
-        num_envs=4,
-        updates_per_step=4,
-    )
-    run = runner.RunConfig(
-        env="pendulum",
-        total_steps=8000,
-        eval_every=2000,
-        checkpoint_every=4000,
-        eval_episodes=5,
-        buffer_size=20_000,
-        logdir=str(tmp_path / "run"),
+    agent = _sac(64, num_envs=4, updates_per_step=4)
+    run = _pendulum(
+        tmp_path, total_steps=8000, eval_every=2000, checkpoint_every=4000, eval_episodes=5, buffer_size=20_000
     )
     result = runner.run("sac", run, agent, verbose=False)
     rows = logger.read_csv(os.path.join(result["logdir"], "metrics.csv"))
@@ -97,22 +95,7 @@ def test_throughput_mode_learns_pendulum(tmp_path):
 
 @pytest.mark.parametrize("num_envs", [1, 4])
 def test_step_counts_stay_multiples_of_num_envs(tmp_path, num_envs):
-    agent = sac.SACConfig(
-        critic="mlp",
-        critic_overrides=dict(hidden_sizes=(16,)),
-        actor_hidden_sizes=(16,),
-        batch_size=32,
-        start_steps=100,
-        num_envs=num_envs,
-    )
-    run = runner.RunConfig(
-        env="pendulum",
-        total_steps=400,
-        eval_every=200,
-        checkpoint_every=200,
-        eval_episodes=1,
-        buffer_size=1000,
-        logdir=str(tmp_path / "run"),
-    )
+    agent = _sac(16, batch_size=32, start_steps=100, num_envs=num_envs)
+    run = _pendulum(tmp_path, total_steps=400, eval_every=200, checkpoint_every=200, eval_episodes=1, buffer_size=1000)
     result = runner.run("sac", run, agent, verbose=False)
     assert result["step"] == 400 and int(np.asarray(result["state"].replay.size)) == 400

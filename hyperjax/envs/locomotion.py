@@ -65,16 +65,16 @@ def _xy_heading(direction: jax.Array, heading_bug: bool) -> jax.Array:
     return jnp.stack([direction, jnp.zeros_like(direction)])
 
 
-class _TracedSize:
+class TracedSize:
     """``observation_size`` from the traced shape of ``reset`` (Brax runs MJX's reset eagerly for it:
-    about a minute on a 2-core CPU, against seconds to trace)."""
+    about a minute on a 2-core CPU, against seconds to trace). A mixin before a Brax env or wrapper."""
 
     @property
     def observation_size(self) -> int:
         return jax.eval_shape(self.reset, jax.random.key(0)).obs.shape[-1]
 
 
-class HalfCheetahTask(_TracedSize, half_cheetah.Halfcheetah):
+class HalfCheetahTask(TracedSize, half_cheetah.Halfcheetah):
     """Brax's HalfCheetah with a goal-velocity (``kind='vel'``) or direction (``kind='dir'``) task."""
 
     def __init__(self, kind: str = "vel", backend: str = "mjx", ctrl_cost_weight: float = 0.05, **kwargs):
@@ -116,7 +116,7 @@ class HalfCheetahTask(_TracedSize, half_cheetah.Halfcheetah):
         return jnp.concatenate([pipeline_state.q[1:], pipeline_state.qd, self.torso_com(pipeline_state)])
 
 
-class _ContactAnt(_TracedSize, ant.Ant):
+class _ContactAnt(TracedSize, ant.Ant):
     """Brax's Ant on MJX with the authors' contact cost and termination (finite state, torso z in range)."""
 
     def __init__(self, backend: str = "mjx", **kwargs):

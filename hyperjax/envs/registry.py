@@ -97,7 +97,11 @@ def make(
         env = _PAPER_ENVS[name](backend=backend)
     else:
         env = brax.envs.get_environment(name, backend=backend)
-    return brax_wrappers.EpisodeWrapper(env, episode_length, action_repeat=1)
+    return _TimeLimit(env, episode_length, action_repeat=1)
+
+
+class _TimeLimit(locomotion.TracedSize, brax_wrappers.EpisodeWrapper):
+    """Brax's ``EpisodeWrapper`` whose ``observation_size`` is traced, not run (any env inside)."""
 
 
 @dataclasses.dataclass(frozen=True)

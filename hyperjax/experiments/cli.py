@@ -112,12 +112,18 @@ def use_compilation_cache() -> str | None:
     return folder
 
 
-def main(algo: str, argv) -> None:
-    """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
-    del argv
+def prepare() -> None:
+    """What every entry point does first: absl logging to warnings, the known dependency noise
+    off, JAX's persistent compilation cache on."""
     logging.set_verbosity(logging.WARNING)
     quiet.warnings_off()
     use_compilation_cache()
+
+
+def main(algo: str, argv) -> None:
+    """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
+    del argv
+    prepare()
     algorithm = algorithms.get(algo)
     try:
         try:  # first: before any other JAX call

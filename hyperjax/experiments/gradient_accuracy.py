@@ -21,11 +21,11 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from hyperjax.agents import registry as algorithms
 from hyperjax.analysis import gradient_accuracy as ga
-from hyperjax.experiments import cli, quiet, runner, trained
+from hyperjax.experiments import cli, runner, trained
 from hyperjax.train import checkpoint
 
 flags.DEFINE_multi_string("run", [], "A training run's folder (with snapshots); repeat for several.")
@@ -173,9 +173,7 @@ def table(summary: dict, runs: list[str], seconds: dict, command: str) -> str:
 
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)
-    quiet.warnings_off()
-    cli.use_compilation_cache()
+    cli.prepare()
     flags_ = flags.FLAGS
     try:
         if not flags_.run:

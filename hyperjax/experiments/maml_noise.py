@@ -16,7 +16,7 @@ import dataclasses
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from hyperjax.experiments import quiet
 
@@ -42,9 +42,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
-    quiet.warnings_off()
-    cli.use_compilation_cache()
+    cli.prepare()
     try:
         bad = [p for p in FLAGS.policies if p not in maml.POLICIES]
         if bad:

@@ -14,7 +14,7 @@ working backend unless given (``hyperjax/train/headless.py``).
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from hyperjax.train import headless
 
@@ -54,9 +54,7 @@ def output_path(logdir: str, step: int, seed: int, fmt: str) -> str:
 
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)
-    quiet.warnings_off()
-    cli.use_compilation_cache()
+    cli.prepare()
     f = flags.FLAGS
     try:
         if not f.run:

@@ -141,15 +141,13 @@ def env_spec(run: RunConfig) -> registry.EnvSpec:
 
 
 def env_sizes(spec: registry.EnvSpec) -> tuple[int, int]:
-    """``(observation_size, action_size)`` of an env (to build an agent: ``Algorithm.make_agent``).
-    XLA envs: from the shapes of a traced reset (Brax's ``observation_size`` runs ``reset`` op by
-    op: a minute for MJX Hopper on a CPU)."""
+    """``(observation_size, action_size)`` of an env (to build an agent: ``Algorithm.make_agent``)."""
     if spec.on_host:
         env = spec.make_host(1)
         env.close()
         return env.observation_size, env.action_size
     env = spec.make()
-    return jax.eval_shape(env.reset, jax.random.key(0)).obs.shape[-1], env.action_size
+    return env.observation_size, env.action_size
 
 
 def setting(run: RunConfig) -> trainer_lib.Setting:

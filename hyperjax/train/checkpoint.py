@@ -88,24 +88,21 @@ def restore_latest(
     if step is None:
         raise CheckpointError(f"--resume: no checkpoint in {mngr.directory}; run once without --resume first")
     try:
-        structure = mngr.restore(step, args=ocp.args.Composite(structure=ocp.args.JsonRestore()))["structure"]
-        items = ocp.args.Composite(
-            state=ocp.args.StandardRestore(_targets(abstract_state, structure, mngr.directory)),
-            structure=ocp.args.JsonRestore(),
-            config=ocp.args.JsonRestore(),
+        saved = mngr.restore(
+            step, args=ocp.args.Composite(structure=ocp.args.JsonRestore(), config=ocp.args.JsonRestore())
         )
-        restored = mngr.restore(step, args=items)
     except (FileNotFoundError, KeyError, ValueError) as e:
         where = f"checkpoint {step} in {mngr.directory}"
         raise CheckpointError(f"--resume: {where} is unreadable or written by an older hyperjax ({e})") from e
-    saved_config = {**{k: v for k, v in (defaults or {}).items() if k in config}, **restored["config"]}
+    # the config is checked before any array is read (a replay buffer can be gigabytes)
+    saved_config = {**{k: v for k, v in (defaults or {}).items() if k in config}, **saved["config"]}
     diff = sorted(
         k for k in set(saved_config) | set(config) if k not in ignore and saved_config.get(k) != config.get(k)
     )
     if diff:
         details = ", ".join(f"{k}: saved {saved_config.get(k)!r} vs now {config.get(k)!r}" for k in diff)
         raise CheckpointError(f"--resume: the checkpoint in {mngr.directory} is of another config ({details})")
-    return _rebuild(abstract_state, restored["state"], restored["structure"], mngr.directory), step
+    return _read(mngr, step, abstract_state, saved["structure"]), step
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
@@ -114,12 +111,14 @@ def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
     if step not in mngr.all_steps():
         raise CheckpointError(f"no checkpoint {step} in {mngr.directory}; there are {sorted(mngr.all_steps())}")
     structure = mngr.restore(step, args=ocp.args.Composite(structure=ocp.args.JsonRestore()))["structure"]
-    items = ocp.args.Composite(
-        state=ocp.args.StandardRestore(_targets(abstract_state, structure, mngr.directory)),
-        structure=ocp.args.JsonRestore(),
-    )
-    restored = mngr.restore(step, args=items)
-    return _rebuild(abstract_state, restored["state"], restored["structure"], mngr.directory)
+    return _read(mngr, step, abstract_state, structure)
+
+
+def _read(mngr: ocp.CheckpointManager, step: int, abstract_state, structure: dict):
+    """Checkpoint ``step``'s arrays as ``abstract_state`` (``structure``: its saved paths and shapes)."""
+    targets = _targets(abstract_state, structure, mngr.directory)
+    arrays = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(targets)))["state"]
+    return _rebuild(abstract_state, arrays, structure, mngr.directory)
 
 
 def _sharding(a):

@@ -9,8 +9,6 @@ in the XLA loop (``loop.py``) or, for native-physics envs, the host loop (``host
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jax
-
 from hyperjax.agents import base
 from hyperjax.envs import registry
 from hyperjax.train import host_loop, loop, trainer
@@ -44,8 +42,7 @@ def make_trainer(make_agent: MakeAgent, update_after: int, config, setting: trai
         protocol = loop_config(config, update_after, setting, train_env.episode_length)  # Gymnasium's limit
         return host_loop.make_trainer(agent, train_env, eval_env, protocol)
     xla_env = env.make()
-    obs_size = jax.eval_shape(xla_env.reset, jax.random.key(0)).obs.shape[-1]  # Brax's observation_size: eager reset
-    agent = make_agent(config, obs_size, xla_env.action_size)
+    agent = make_agent(config, xla_env.observation_size, xla_env.action_size)
     return loop.make_trainer(agent, xla_env, loop_config(config, update_after, setting, xla_env.episode_length))
 
 
