@@ -63,8 +63,10 @@ def test_td3_updates_actor_every_policy_delay_steps():
         next_obs=jnp.ones((4, 3)),
     )
     update = jax.jit(agent.update)
-    odd, m_odd = update(state, batch, jax.random.key(1), 1)
-    even, m_even = update(state, batch, jax.random.key(1), 2)
+    # `step` counts the updates before this one; the authors' total_it (step + 1) is tested before
+    # the actor step, so their 1st, 3rd, ... update has none and the 2nd, 4th, ... has one
+    odd, m_odd = update(state, batch, jax.random.key(1), 0)  # the 1st update
+    even, m_even = update(state, batch, jax.random.key(1), 1)  # the 2nd
     same = jax.tree.map(np.array_equal, odd.actor_params, state.actor_params)
     assert all(jax.tree.leaves(same)) and np.isnan(m_odd["actor_loss"])
     assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, even.actor_params, state.actor_params)))

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from brax.envs import base as brax_base
+from brax.envs.wrappers import training as brax_wrappers
 
 from hyperjax import types
 from hyperjax.agents import base, sac
@@ -64,10 +66,25 @@ def test_envs_and_updates_per_step_counts():
     state, metrics = trainer.run_chunk(state, 0, 20)  # 10 iterations of 2 envs
     assert int(state.replay.size) == 20 and state.env_state.obs.shape == (2, 3)
     # iteration i (env steps 2i, 2i+1) is ready once 2i + 2 >= 4: i = 1..9, 3 updates each,
-    # given gradient-step indices 3i + j: 3..29
-    assert int(state.agent["count"]) == 27 and int(state.agent["step_sum"]) == sum(range(3, 30))
+    # given the count of gradient steps before each, 3(i - 1) + j: 0..26
+    assert int(state.agent["count"]) == 27 and int(state.agent["step_sum"]) == sum(range(0, 27))
     assert int(state.agent["rows"]) == 8  # each update one minibatch of batch_size
     assert metrics["train_return"].shape == (1,) and np.isfinite(metrics["reward"]).all()
+
+
+def test_paper_protocol_gives_the_agent_its_update_count():
+    """One env, one update per step: the first update (env step update_after - 1) is given 0, as TD3's
+    policy delay needs (the authors' total_it = count + 1), whatever env step it falls on."""
+    env = registry.make("pendulum")
+    config = loop.LoopConfig(
+        batch_size=4, start_steps=0, update_after=7, buffer_size=100, eval_episodes=1, episode_length=200
+    )
+    trainer = loop.make_trainer(_counting_agent(env.action_size), env, config)
+    state = trainer.init(jax.random.key(0)[None])
+    state, _ = trainer.run_chunk(state, 0, 10)
+    state, _ = trainer.run_chunk(state, 10, 5)  # a second call continues the count
+    # env steps 6..14 update (the buffer holds 7 after step 6): 9 updates given 0..8
+    assert int(state.agent["count"]) == 9 and int(state.agent["step_sum"]) == sum(range(9))
 
 
 def _sac(hidden: int, **kw) -> sac.SACConfig:
@@ -99,3 +116,108 @@ def test_step_counts_stay_multiples_of_num_envs(tmp_path, num_envs):
     run = _pendulum(tmp_path, total_steps=400, eval_every=200, checkpoint_every=200, eval_episodes=1, buffer_size=1000)
     result = runner.run("sac", run, agent, verbose=False)
     assert result["step"] == 400 and int(np.asarray(result["state"].replay.size)) == 400
+
+
+def test_distinct_indices_are_distinct_and_every_subset_equally_likely():
+    draw = jax.jit(jax.vmap(replay.distinct_indices, (0, None, None)), static_argnums=2)
+    tight = np.asarray(draw(jax.random.split(jax.random.key(0), 20), jnp.int32(257), 256))  # 1 slot to spare
+    assert all(len(set(row)) == 256 and row.min() >= 0 and row.max() < 257 for row in tight)
+    # 5 choose 2 = 10 subsets, 20,000 draws: each subset 2,000 times, binomial sd 42
+    pairs = np.sort(np.asarray(draw(jax.random.split(jax.random.key(1), 20_000), jnp.int32(5), 2)), axis=1)
+    assert (pairs[:, 0] < pairs[:, 1]).all()
+    counts = np.bincount(pairs[:, 0] * 5 + pairs[:, 1], minlength=25)[
+        [5 * i + j for i in range(5) for j in range(i + 1, 5)]
+    ]
+    assert np.abs(counts - 2000).max() < 210, counts  # 5 sd
+    with_repeats = np.asarray(draw(jax.random.split(jax.random.key(2), 1), jnp.int32(3), 8))  # n < k: cannot
+    assert with_repeats.shape == (1, 8) and with_repeats.max() < 3
+
+
+def _repeat_counting_agent(action_size: int) -> base.Agent:
+    """Counts the repeated transitions (equal rewards) over all its batches; acts with zeros."""
+    zeros = lambda state, obs, key=None: jnp.zeros((action_size,))  # noqa: E731
+
+    def update(state, batch, key, step):
+        ordered = jnp.sort(batch.reward)
+        return {"repeats": state["repeats"] + jnp.sum(ordered[1:] == ordered[:-1])}, {}
+
+    return base.Agent(init=lambda key: {"repeats": jnp.int32(0)}, explore=zeros, act=zeros, update=update)
+
+
+@pytest.mark.parametrize("num_envs,updates_per_step", [(1, 1), (2, 3)])
+def test_batches_without_replacement_hold_distinct_transitions(num_envs, updates_per_step):
+    env = registry.make("pendulum")
+    repeats = {}
+    for replace in (True, False):
+        config = loop.LoopConfig(
+            batch_size=32,
+            start_steps=1000,
+            update_after=34,  # one transition to spare at the first update
+            buffer_size=1000,
+            eval_episodes=1,
+            episode_length=200,
+            num_envs=num_envs,
+            updates_per_step=updates_per_step,
+            sample_with_replacement=replace,
+        )
+        trainer = loop.make_trainer(_repeat_counting_agent(env.action_size), env, config)
+        state, _ = trainer.run_chunk(trainer.init(jax.random.key(0)[None]), 0, 60)
+        repeats[replace] = int(state.agent["repeats"])
+    assert repeats[False] == 0 and repeats[True] > 50, repeats  # random rewards: equal only when repeated
+
+
+class _ActionReward(brax_base.Env):
+    """A toy env: the reward is the action's first entry as given (no clipping); the start state
+    (obs) is drawn from the reset key."""
+
+    def reset(self, rng):
+        obs = jax.random.uniform(rng, (2,))
+        return brax_base.State(pipeline_state=None, obs=obs, reward=jnp.zeros(()), done=jnp.zeros(()))
+
+    def step(self, state, action):
+        return state.replace(reward=action[0])
+
+    @property
+    def observation_size(self):
+        return 2
+
+    @property
+    def action_size(self):
+        return 1
+
+    @property
+    def backend(self):
+        return "toy"
+
+
+def test_evaluation_policies_and_start_states():
+    """``eval_policies`` are evaluated beside ``act``, their actions reach the env unclipped, from
+    the same start states; with ``same_eval_starts`` every evaluation starts from the same states."""
+    env = brax_wrappers.EpisodeWrapper(_ActionReward(), episode_length=5, action_repeat=1)
+    agent = base.Agent(
+        init=lambda key: {},
+        explore=lambda state, obs, key: obs[:1],
+        act=lambda state, obs: obs[:1],  # reward = the start state's first entry, every step
+        update=lambda state, batch, key, step: (state, {}),
+        eval_policies={"triple": lambda state, obs: 3.0 * obs[:1] + 2.0},  # outside [-1, 1]
+    )
+    returns = {}
+    for same in (True, False):
+        config = loop.LoopConfig(
+            batch_size=2,
+            start_steps=0,
+            update_after=3,
+            buffer_size=10,
+            eval_episodes=4,
+            episode_length=5,
+            same_eval_starts=same,
+        )
+        trainer = loop.make_trainer(agent, env, config)
+        assert trainer.extra_returns == ("return_triple",)
+        state = trainer.init(jax.random.key(0)[None])
+        returns[same] = [jax.device_get(trainer.evaluate(state, step)) for step in (0, 5000)]
+    for evaluation in returns[True] + returns[False]:  # same start states for both policies
+        assert set(evaluation) == {"return", "return_triple"} and evaluation["return"].shape == (1, 4)
+        np.testing.assert_allclose(evaluation["return_triple"], 3.0 * evaluation["return"] + 10.0, rtol=1e-6)
+    np.testing.assert_array_equal(returns[True][0]["return"], returns[True][1]["return"])
+    assert not np.allclose(returns[False][0]["return"], returns[False][1]["return"])

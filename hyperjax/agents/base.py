@@ -23,12 +23,16 @@ class Agent(NamedTuple):
       init: ``key -> state``.
       explore: ``(state, obs [obs], key) -> action [act]``: the behaviour policy.
       act: ``(state, obs [obs]) -> action [act]``: the deterministic evaluation policy.
-      update: ``(state, batch: Transition [B], key, step) -> (state, metrics)``; ``step`` is the
-        global env step (an unbatched scalar, so seeds vmapped together share control flow).
+      update: ``(state, batch: Transition [B], key, step) -> (state, metrics)``; ``step`` counts the
+        gradient steps before this one (0 at the first update; an unbatched scalar, so seeds vmapped
+        together share control flow).
       q_values: ``(state, obs [B, obs], action [B, act], target: bool) -> [num_critics, B]``: the
         online (or, with ``target``, the target) critics, for the analyses; None if it has none.
       snapshot: ``state -> state`` keeping what ``act`` and ``q_values`` read (optimiser states
         dropped), the parameter snapshots runs keep for the analyses; None if it keeps none.
+      eval_policies: further deterministic policies ``(state, obs [obs]) -> action [act]`` by name,
+        evaluated beside ``act`` from the same start states at every evaluation and logged as
+        ``return_<name>``; their actions go to the env as they are (not clipped to [-1, 1]).
     """
 
     init: Callable[[jax.Array], Any]
@@ -37,6 +41,7 @@ class Agent(NamedTuple):
     update: Callable[[Any, types.Transition, jax.Array, jax.Array], tuple[Any, Metrics]]
     q_values: Callable[[Any, jax.Array, jax.Array, bool], jax.Array] | None = None
     snapshot: Callable[[Any], Any] | None = None
+    eval_policies: Mapping[str, Callable[[Any, jax.Array], jax.Array]] = {}
 
 
 @dataclasses.dataclass
@@ -73,6 +78,14 @@ class ActorCriticConfig:
         "is updates_per_step / num_envs.",
         valid=cfg.POSITIVE_INT,
     )
+    same_eval_starts: bool = cfg.field(
+        True,
+        "Evaluate from the same start states at every evaluation (paper: on; the authors' eval env is "
+        "re-seeded with seed + 100 each time); off: fresh start states per evaluation.",
+    )
+    sample_with_replacement: bool = cfg.field(
+        True, "Replay batches drawn with replacement (TD3 code: numpy randint) or without (SAC code: random.sample)."
+    )
 
 
 def critic_overrides(config: ActorCriticConfig, variant: str) -> dict:
@@ -106,6 +119,10 @@ class Algorithm(NamedTuple):
       check: ``(config, setting) -> None``; raises ValueError with a one-line message.
       run_name: ``config -> str``, what tells its runs apart in log folders and titles (e.g. the critic).
       presets: named field overrides over the defaults, ``{"paper": {}}`` at least.
+      env_presets: per preset, per environment (``RunConfig.env``), overrides over the preset's
+        (e.g. SAC's learning rates: the authors ran one per task); an environment not named keeps
+        the preset's values. The CLI applies them for the run's ``--env``, so the run's
+        config.json holds the values that ran.
       make_agent: ``(config, obs_size, action_size) -> Agent`` for algorithms built on ``Agent``
         (the off-policy ones), so benchmarks and tests reach the agent through the registry.
       run_defaults: ``RunConfig`` defaults of its entry point where they differ (e.g. MAML's
@@ -131,12 +148,17 @@ class Algorithm(NamedTuple):
     first_call_steps: int = 10
     step_multiple: Callable[[Any], int] = lambda config: 1
     tasks_per_seed: Callable[[Any], int] = lambda config: 0
+    env_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = {}
 
-    def make_config(self, preset: str = "paper", **overrides) -> Any:
-        """The config of a named preset with ``overrides`` on top."""
+    def preset_values(self, preset: str = "paper", env: str | None = None) -> dict[str, Any]:
+        """The field values a named preset sets, with its values for ``env`` (``env_presets``) on top."""
         if preset not in self.presets:
             raise ValueError(f"unknown {self.name} preset {preset!r}; valid: {', '.join(self.presets)}")
-        return self.config(**{**self.presets[preset], **overrides})
+        return {**self.presets[preset], **self.env_presets.get(preset, {}).get(env, {})}
+
+    def make_config(self, preset: str = "paper", env: str | None = None, **overrides) -> Any:
+        """The config of a named preset (for ``env``, if given: ``preset_values``) with ``overrides`` on top."""
+        return self.config(**{**self.preset_values(preset, env), **overrides})
 
 
 def apply_gradients(optimizer: optax.GradientTransformation, params, opt_state, grads) -> tuple[Any, optax.OptState]:

@@ -29,10 +29,19 @@ from hyperjax.train import offpolicy
 
 @dataclasses.dataclass
 class SACConfig(base.ActorCriticConfig):
-    """SAC hyperparameters; the defaults are the ``paper`` preset (docs/authors_code.md, SAC)."""
+    """SAC hyperparameters; the defaults are the ``paper`` preset (docs/authors_code.md, SAC) on every
+    env but the paper's four tasks, whose learning rates (and HalfCheetah's random steps) the preset
+    sets per task (``PAPER_LRS``)."""
 
+    actor_lr: float = cfg.field(
+        3e-4,
+        "Policy Adam learning rate (paper: 1e-4 HalfCheetah, 1e-5 Hopper/Walker2d/Ant, 3e-4 elsewhere).",
+        valid=cfg.POSITIVE,
+    )
     batch_size: int = cfg.field(256, "Transitions per gradient step (paper: 256).", valid=cfg.POSITIVE_INT)
-    alpha_lr: float = cfg.field(3e-4, "Temperature Adam learning rate, with --autotune_alpha.", valid=cfg.POSITIVE)
+    alpha_lr: float = cfg.field(
+        3e-4, "Temperature Adam learning rate, with --autotune_alpha (paper: the policy's).", valid=cfg.POSITIVE
+    )
     tau: float = cfg.field(
         0.005, "Polyak rate of the target critic per update (paper: 0.005).", valid=cfg.UNIT_INTERVAL
     )
@@ -42,7 +51,21 @@ class SACConfig(base.ActorCriticConfig):
         1.0, "Rewards are multiplied by this in the TD target (paper: 1).", valid=cfg.POSITIVE
     )
     start_steps: int = cfg.field(
-        1000, "Env steps of uniformly random actions first (paper: 1000).", valid=cfg.NON_NEGATIVE
+        1001,
+        "Env steps of uniformly random actions first (paper: 1001, the authors' loop acts randomly while "
+        "i <= --start_timesteps; HalfCheetah 10001).",
+        valid=cfg.NON_NEGATIVE,
+    )
+    plain_critic_lr: float = cfg.field(
+        3e-4,
+        "Adam learning rate of the critics that are not hypernetworks, where --critic_lr is unset (paper: the "
+        "authors' one --lr, which also sets the policy's: 1e-4 HalfCheetah, 1e-5 Hopper/Walker2d/Ant, 3e-4 "
+        "elsewhere); hypernetwork critics take 5e-5.",
+        valid=cfg.POSITIVE,
+    )
+    sample_with_replacement: bool = cfg.field(
+        False,
+        "Replay batches drawn with replacement; off: distinct transitions (paper: off, the SAC code's random.sample).",
     )
 
 
@@ -91,7 +114,7 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
     critic, actor = make_networks(config, action_size)
     losses = make_losses(critic, actor)
     actor_optimizer = optax.adam(config.actor_lr)
-    critic_optimizer = optax.adam(critics.learning_rate(config.critic, config.critic_lr))
+    critic_optimizer = optax.adam(critic_learning_rate(config))
     alpha_optimizer = optax.adam(config.alpha_lr)
     target_entropy = -float(action_size)
 
@@ -115,9 +138,12 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
         mean, log_std = actor.apply(state.actor_params, obs[None])
         return policies.sample_tanh_gaussian(key, mean, log_std)[0][0]
 
+    def pre_tanh_mean(state: SACState, obs: jax.Array) -> jax.Array:
+        return actor.apply(state.actor_params, obs[None])[0][0]
+
     def act(state: SACState, obs: jax.Array) -> jax.Array:
         # tanh(mean): the authors' raw-mean evaluation is a bug (docs/authors_code.md, bug 5)
-        return jnp.tanh(actor.apply(state.actor_params, obs[None])[0][0])
+        return jnp.tanh(pre_tanh_mean(state, obs))
 
     def update(state: SACState, batch: types.Transition, key: jax.Array, step: jax.Array):
         del step
@@ -177,7 +203,39 @@ def make_agent(config: SACConfig, obs_size: int, action_size: int) -> base.Agent
     def snapshot(state: SACState) -> SACState:
         return state.replace(actor_opt=None, critic_opt=None, alpha_opt=None)
 
-    return base.Agent(init=init, explore=explore, act=act, update=update, q_values=q_values, snapshot=snapshot)
+    return base.Agent(
+        init=init,
+        explore=explore,
+        act=act,
+        update=update,
+        q_values=q_values,
+        snapshot=snapshot,
+        # the authors' evaluation (SAC/main.py:38-39, policy_network.py:51-52): the pre-tanh mean, given to the
+        # env unclipped, so the control cost is charged on it (the physics clamps it); logged as
+        # return_pre_tanh beside the headline tanh(mean)
+        eval_policies={"pre_tanh": pre_tanh_mean},
+    )
+
+
+def critic_learning_rate(config: SACConfig) -> float:
+    """``--critic_lr`` if set, else 5e-5 for hypernetwork critics and ``--plain_critic_lr`` for the others
+    (the authors' SAC: ``--hyper_lr`` or its one ``--lr``, soft_actor_critic.py:20-26, 40)."""
+    if config.critic_lr is not None:
+        return config.critic_lr
+    return critics.learning_rate(config.critic) if config.critic in critics.HYPER_CRITICS else config.plain_critic_lr
+
+
+# The authors' per-task settings (SAC/main.py:176-177, its usage notes): alpha 0.2 everywhere (the
+# default); --lr 1e-4 and 10,000 start steps on HalfCheetah, --lr 1e-5 on the other tasks. Their --lr
+# is the policy's, the plain critics' and the temperature's Adam rate (soft_actor_critic.py:20-26,
+# 39-40, 49); the hypernetwork critics keep --hyper_lr 5e-5. The loop acts randomly while
+# i <= start_timesteps (main.py:79): 10,001 steps. Other envs (pendulum, ...) keep the code's defaults.
+_HALFCHEETAH = dict(actor_lr=1e-4, plain_critic_lr=1e-4, alpha_lr=1e-4, start_steps=10_001)
+_OTHER_TASKS = dict(actor_lr=1e-5, plain_critic_lr=1e-5, alpha_lr=1e-5)
+PAPER_LRS = {
+    **{env: _HALFCHEETAH for env in ("halfcheetah", "HalfCheetah-v5")},
+    **{env: _OTHER_TASKS for env in ("hopper", "walker2d", "ant", "Hopper-v5", "Walker2d-v5", "Ant-v5")},
+}
 
 
 ALGORITHM = offpolicy.algorithm(
@@ -188,4 +246,7 @@ ALGORITHM = offpolicy.algorithm(
     first_update=lambda config: config.batch_size + 1,
     run_name=lambda config: config.critic,
     check_config=base.check_critic,
+    # the code's argparse defaults on every env (lr 3e-4, 1001 random steps), with the notes' alpha 0.2
+    presets={"code_defaults": {}},
+    env_presets={"paper": PAPER_LRS},
 )

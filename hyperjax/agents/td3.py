@@ -130,10 +130,11 @@ def make_agent(config: TD3Config, obs_size: int, action_size: int) -> base.Agent
         (c_loss, q), grads = jax.value_and_grad(losses.critic, has_aux=True)(state.critic_params, batch, target)
         critic_params, critic_opt = base.apply_gradients(critic_optimizer, state.critic_params, state.critic_opt, grads)
         state = state.replace(critic_params=critic_params, critic_opt=critic_opt)
-        # `step` is unbatched across seeds, so this stays a real branch under vmap; NaN marks
-        # "no actor step" (the runner averages metrics with nanmean)
+        # the authors' total_it is step + 1 (TD3.py:267, 307: incremented before the test), so the
+        # actor steps on the 2nd, 4th, ... update. `step` is unbatched across seeds, so this stays a
+        # real branch under vmap; NaN marks "no actor step" (the runner averages metrics with nanmean)
         state, a_loss = jax.lax.cond(
-            step % config.policy_delay == 0, actor_step, lambda s, b: (s, jnp.full((), jnp.nan)), state, batch
+            (step + 1) % config.policy_delay == 0, actor_step, lambda s, b: (s, jnp.full((), jnp.nan)), state, batch
         )
         return state, {"critic_loss": c_loss, "actor_loss": a_loss, "q": jnp.mean(q)}
 

@@ -2,7 +2,8 @@
 
 Every field of ``RunConfig`` and of the algorithm's config becomes a flag of the same name
 (``--critic_overrides`` takes JSON, sequences take comma lists), so no flag is copied by hand.
-``--preset`` picks one of the algorithm's named presets; flags given explicitly override it.
+``--preset`` picks one of the algorithm's named presets, with its values for the run's ``--env`` where
+it has per-environment ones (``Algorithm.env_presets``); flags given explicitly override it.
 An entry point is two lines: ``cli.define_for(name)`` and ``app.run(cli.main_for(name))``.
 """
 
@@ -131,7 +132,8 @@ def main(algo: str, argv) -> None:
         except RuntimeError as e:
             raise ValueError(f"--distributed: could not join the run ({str(e).splitlines()[0]})") from e
         run_config = from_flags(runner.RunConfig)
-        agent_config = from_flags(algorithm.config, dict(algorithm.presets[flags.FLAGS.preset]))
+        # the preset's values for this env (e.g. per-task learning rates), so config.json holds what ran
+        agent_config = from_flags(algorithm.config, algorithm.preset_values(flags.FLAGS.preset, run_config.env))
         runner.validate(algo, run_config, agent_config)
         if distributed.is_primary():
             print(

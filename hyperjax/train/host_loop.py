@@ -34,7 +34,7 @@ class HostTrainState:
     agent: Any
     replay: replay.Replay
     key: jax.Array  # raw uint32 key data
-    eval_key: jax.Array  # fixed per seed; evaluation at step t uses fold_in(eval_key, t)
+    eval_key: jax.Array  # fixed per seed; evaluation at step t seeds its envs from fold_in(eval_key, t or 0)
 
 
 def _host_seeds(key_data: jax.Array, salt: int, per_seed: tuple[int, ...] = ()) -> np.ndarray:
@@ -98,7 +98,8 @@ def make_trainer(
     act = layout.program(act_one, (0, 0, None), donate=True)
     learn_and_act = layout.program(learn_and_act_one, (0, 0, 0, None), donate=True)
     finite = layout.program(lambda state: trainer.all_finite(state.agent), 0)
-    act_eval = layout.program(jax.vmap(agent.act, in_axes=(None, 0)), 0)
+    policies = {"return": agent.act, **{f"return_{k}": p for k, p in agent.eval_policies.items()}}
+    act_eval = {name: layout.program(jax.vmap(p, in_axes=(None, 0)), 0) for name, p in policies.items()}
     to_host = lambda x: np.asarray(layout.to_seeds(x))  # noqa: E731 - this layout -> host [S, ...]
     pending = {"action": None}  # host: the actions [S, act] for train_env.obs, computed by the last call
 
@@ -131,13 +132,14 @@ def make_trainer(
         summary["finite"] = to_host(finite(state))
         return state, summary
 
-    def evaluate(state: HostTrainState, step: int) -> np.ndarray:
-        """Returns ``[S, eval_episodes]`` of the deterministic policy (``act``), one episode per env."""
-        obs = eval_env.reset(_host_seeds(np.asarray(layout.to_seeds(state.eval_key)), step, (episodes,)).reshape(-1))
+    def evaluate_policy(state: HostTrainState, step: int, act) -> np.ndarray:
+        """``[S, eval_episodes]`` returns of the deterministic policy ``act``, one episode per env."""
+        salt = 0 if config.same_eval_starts else step  # the same start states at every evaluation, or new ones
+        obs = eval_env.reset(_host_seeds(np.asarray(layout.to_seeds(state.eval_key)), salt, (episodes,)).reshape(-1))
         returns, alive = np.zeros(seeds * episodes), np.ones(seeds * episodes, bool)
         for _ in range(config.episode_length):
             obs_by_seed = layout.from_seeds(obs.reshape(seeds, episodes, -1))
-            actions = to_host(act_eval(state.agent, obs_by_seed))
+            actions = to_host(act(state.agent, obs_by_seed))
             _, reward, terminated, truncated = eval_env.step(actions.reshape(seeds * episodes, -1), alive)
             returns += np.where(alive, reward, 0.0)
             alive &= ~(terminated | truncated)
@@ -146,6 +148,12 @@ def make_trainer(
             obs = eval_env.obs
         return returns.reshape(seeds, episodes)
 
+    def evaluate(state: HostTrainState, step: int):
+        """``[S, eval_episodes]`` returns of ``act`` (or, with ``agent.eval_policies``, a dict of them:
+        ``return`` and ``return_<name>``, every policy from the same start states)."""
+        returns = {name: evaluate_policy(state, step, act) for name, act in act_eval.items()}
+        return returns if agent.eval_policies else returns["return"]
+
     programs = {"init": init_program, "act": act, "learn_and_act": learn_and_act, "finite": finite}
     return trainer.Trainer(
         init=init,
@@ -153,4 +161,5 @@ def make_trainer(
         evaluate=evaluate,
         programs=programs,
         metric_names=(*metric_shapes, "train_return"),
+        extra_returns=tuple(f"return_{name}" for name in agent.eval_policies),
     )

@@ -10,7 +10,8 @@ program (no env axis, one sample per update).
 ``run_chunk`` is one loop (``lax.fori_loop``) over any number of env steps + updates, the count
 an argument of the compiled program, so the runner can size each call from the measured speed
 (short calls: progress and interrupts every few seconds) without recompiling; ``evaluate`` runs
-``eval_episodes`` deterministic episodes in parallel (``rollout.rollout``). Both are vmapped over
+``eval_episodes`` deterministic episodes in parallel (``rollout.rollout``), with ``act`` and with each
+of the agent's ``eval_policies`` from the same start states. Both are vmapped over
 seeds: the global step is passed *unbatched*, so the update/no-update branch stays a real
 ``lax.cond`` for all seeds together instead of turning into a select that would run the update
 every step. The seed layout (``trainer.SeedLayout``) is fixed by ``num_seeds``.
@@ -43,6 +44,8 @@ class LoopConfig:
     num_seeds: int = 1
     num_envs: int = 1  # environments per seed, stepped together; steps come in multiples of it
     updates_per_step: int = 1  # gradient steps per iteration (one step of all num_envs envs)
+    sample_with_replacement: bool = True  # False: each batch holds distinct transitions
+    same_eval_starts: bool = False  # True: every evaluation starts its episodes from the same states
 
 
 @flax.struct.dataclass
@@ -53,7 +56,7 @@ class TrainState:
     replay: replay.Replay
     env_state: brax_base.State
     key: jax.Array
-    eval_key: jax.Array  # fixed per seed; evaluation at step t uses fold_in(eval_key, t)
+    eval_key: jax.Array  # fixed per seed; evaluation at step t: fold_in(eval_key, t), or eval_key (same_eval_starts)
     episode_return: jax.Array  # return of the running episode
     last_return: jax.Array  # return of the last finished episode (NaN before the first)
 
@@ -85,18 +88,25 @@ def update_when_ready(
 
     A real ``lax.cond`` (``step`` is unbatched); metrics are NaN where no update ran. Several
     updates share one sample of ``updates_per_step * batch_size`` transitions, split into
-    minibatches and scanned (metrics: their mean); the agent sees the gradient-step count
-    ``(step // num_envs) * updates_per_step + j`` (with one env and one update: ``step``).
+    minibatches and scanned (metrics: their mean; without replacement, each minibatch is drawn on
+    its own, distinct within itself); the agent is given the count of gradient steps before each
+    (0 at the first update, which is at iteration ``first_update_iteration``).
     """
     num_updates = config.updates_per_step
+    replace = config.sample_with_replacement
 
     def do_update(agent_state):
+        before = (step // config.num_envs - first_update_iteration(config)) * num_updates  # gradient steps so far
         if num_updates == 1:
-            batch = replay.sample(buffer, sample_key, config.batch_size)
-            return agent.update(agent_state, batch, update_key, step // config.num_envs)
-        batches = replay.sample(buffer, sample_key, num_updates * config.batch_size)
-        batches = jax.tree.map(lambda x: x.reshape(num_updates, config.batch_size, *x.shape[1:]), batches)
-        first = (step // config.num_envs) * num_updates
+            batch = replay.sample(buffer, sample_key, config.batch_size, replace)
+            return agent.update(agent_state, batch, update_key, before)
+        if replace:
+            batches = replay.sample(buffer, sample_key, num_updates * config.batch_size)
+            batches = jax.tree.map(lambda x: x.reshape(num_updates, config.batch_size, *x.shape[1:]), batches)
+        else:
+            sample = lambda key: replay.sample(buffer, key, config.batch_size, replace=False)  # noqa: E731
+            batches = jax.vmap(sample)(jax.random.split(sample_key, num_updates))
+        first = before
 
         def one(agent_state, inputs):
             batch, key, j = inputs
@@ -112,12 +122,19 @@ def update_when_ready(
     return jax.lax.cond(step + config.num_envs >= config.update_after, do_update, skip, agent_state)
 
 
+def first_update_iteration(config: LoopConfig) -> int:
+    """The iteration (env step // ``num_envs``) of the first update: the first whose envs fill
+    ``update_after`` slots."""
+    return max(0, -(-config.update_after // config.num_envs) - 1)
+
+
 def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> trainer.Trainer:
     """Builds the jitted init / chunk / evaluate programs (config read here, outside jit).
 
     ``programs``: ``init``, ``chunk`` (``(state, start_step, num_steps) -> (state, metrics)``,
     the state donated; both step counts multiples of ``num_envs``) and ``evaluate``
-    (``(state, step) -> returns``), in the layout of ``config.num_seeds``.
+    (``(state, step) -> returns [E]``, or with ``agent.eval_policies`` a dict: ``return`` and
+    ``return_<name>``), in the layout of ``config.num_seeds``.
     """
     action_size, num_envs = env.action_size, config.num_envs
     layout = trainer.SeedLayout(config.num_seeds)
@@ -210,14 +227,23 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
         summary["finite"] = trainer.all_finite(state.agent)
         return state, summary
 
-    def evaluate_one(state: TrainState, step: jax.Array) -> jax.Array:
-        key = jax.random.fold_in(jax.random.wrap_key_data(state.eval_key), step)
+    def evaluate_one(state: TrainState, step: jax.Array):
+        key = jax.random.wrap_key_data(state.eval_key)
+        if not config.same_eval_starts:  # else the same start states at every evaluation
+            key = jax.random.fold_in(key, step)
+        episode_keys = jax.random.split(key, config.eval_episodes)  # the start states: one key per episode
 
-        def episode(episode_key):
-            policy = lambda agent_state, obs, _: agent.act(agent_state, obs)  # noqa: E731
-            return rollout.episode_return(rollout.rollout(env, policy, state.agent, episode_key, config.episode_length))
+        def returns(act):
+            def episode(episode_key):
+                policy = lambda agent_state, obs, _: act(agent_state, obs)  # noqa: E731
+                trajectory = rollout.rollout(env, policy, state.agent, episode_key, config.episode_length)
+                return rollout.episode_return(trajectory)
 
-        return jax.vmap(episode)(jax.random.split(key, config.eval_episodes))
+            return jax.vmap(episode)(episode_keys)
+
+        if not agent.eval_policies:
+            return returns(agent.act)
+        return {"return": returns(agent.act), **{f"return_{k}": returns(p) for k, p in agent.eval_policies.items()}}
 
     example_state = jax.eval_shape(init_one, jax.random.key(0))
     metric_shapes = update_metric_shapes(agent, config, example_state.agent, example_state.replay)
@@ -235,6 +261,7 @@ def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> t
         evaluate=lambda state, step: layout.to_seeds(evaluate_program(state, step)),
         programs={"init": init_program, "chunk": chunk, "evaluate": evaluate_program},
         metric_names=(*metric_shapes, "train_return"),
+        extra_returns=tuple(f"return_{name}" for name in agent.eval_policies),
         snapshot=(lambda state: layout.to_seeds(agent.snapshot(state.agent))) if agent.snapshot else None,
         step_multiple=num_envs,
     )

@@ -1,9 +1,11 @@
 """The off-policy family: any agent with the ``agents.base.Agent`` functions and a config with
-``batch_size``, ``start_steps``, ``num_envs`` and ``updates_per_step`` trains under one protocol
+``batch_size``, ``start_steps``, ``num_envs``, ``updates_per_step``, ``sample_with_replacement`` and
+``same_eval_starts`` (``agents.base.ActorCriticConfig``) trains under one protocol
 (replay; the paper's one env and one update per env step, or the throughput mode),
 in the XLA loop (``loop.py``) or, for native-physics envs, the host loop (``host_loop.py``).
 
-``algorithm(...)`` turns an agent module's pieces into its registry entry; SAC and TD3 use it.
+``algorithm(...)`` turns an agent module's pieces into its registry
+entry; SAC and TD3 use it.
 """
 
 from collections.abc import Callable, Mapping
@@ -29,6 +31,8 @@ def loop_config(config, update_after: int, setting: trainer.Setting, episode_len
         num_seeds=setting.num_seeds,
         num_envs=config.num_envs,
         updates_per_step=config.updates_per_step,
+        sample_with_replacement=config.sample_with_replacement,
+        same_eval_starts=config.same_eval_starts,
     )
 
 
@@ -78,6 +82,7 @@ def algorithm(
     run_name: Callable[[Any], str],
     check_config: Callable[[Any], None] = lambda config: None,
     presets: Mapping[str, Mapping[str, Any]] | None = None,
+    env_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> base.Algorithm:
     """The registry entry of an off-policy algorithm.
 
@@ -85,6 +90,7 @@ def algorithm(
       first_update: ``config -> int``, buffer size at the first update (``LoopConfig.update_after``).
       check_config: the algorithm's own checks of its config (e.g. its critic's name).
       presets: named overrides; ``paper`` (the defaults) is always there.
+      env_presets: per preset and environment, overrides over the preset (``base.Algorithm``).
     """
 
     def check_all(config, setting: trainer.Setting) -> None:
@@ -101,4 +107,5 @@ def algorithm(
         presets={"paper": {}, **(presets or {})},
         make_agent=make_agent,
         step_multiple=lambda config: config.num_envs,
+        env_presets=env_presets or {},
     )

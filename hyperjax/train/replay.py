@@ -48,10 +48,40 @@ def add_batch(replay: Replay, transitions: types.Transition) -> Replay:
     )
 
 
-def sample(replay: Replay, key: jax.Array, batch_size: int) -> types.Transition:
-    """``batch_size`` transitions drawn uniformly with replacement from the filled part."""
-    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(replay.size, 1))
+def sample(replay: Replay, key: jax.Array, batch_size: int, replace: bool = True) -> types.Transition:
+    """``batch_size`` transitions drawn uniformly from the filled part, with replacement or, with
+    ``replace=False``, without (distinct slots, as Python's ``random.sample``; ``distinct_indices``)."""
+    size = jnp.maximum(replay.size, 1)
+    idx = jax.random.randint(key, (batch_size,), 0, size) if replace else distinct_indices(key, size, batch_size)
     return jax.tree.map(lambda buf: buf[idx], replay.data)
+
+
+def distinct_indices(key: jax.Array, n: jax.Array, k: int) -> jax.Array:
+    """``k`` distinct ints, a uniformly random ``k``-subset of ``[0, n)`` (``n`` traced, ``k`` static): ``[k]``.
+
+    Draws ``k`` uniformly, then redraws every repeat (all but the first slot holding a value) until
+    none is left: a ``lax.while_loop`` that costs one sort of ``k`` per round, and one round in most
+    updates once ``n`` >> ``k**2`` (the chance of a repeat is about ``k**2 / 2n``). The rule looks only
+    at which draws are equal, so relabelling ``[0, n)`` leaves its law unchanged: every ``k``-subset is
+    equally likely. With ``n < k`` no such subset exists and the draws keep their repeats.
+    """
+    first_key, key = jax.random.split(key)
+
+    def repeats(idx):
+        order = jnp.argsort(idx, stable=True)
+        ordered = idx[order]
+        return jnp.zeros(k, bool).at[order].set(jnp.concatenate([jnp.zeros(1, bool), ordered[1:] == ordered[:-1]]))
+
+    def redraw(carry):
+        key, idx, repeated = carry
+        key, draw_key = jax.random.split(key)
+        idx = jnp.where(repeated, jax.random.randint(draw_key, (k,), 0, n), idx)
+        return key, idx, repeats(idx)
+
+    idx = jax.random.randint(first_key, (k,), 0, n)
+    carry = (key, idx, repeats(idx))
+    _, idx, _ = jax.lax.while_loop(lambda c: jnp.any(c[2]) & (n >= k), redraw, carry)
+    return idx
 
 
 # Per-task buffers (Meta-RL): ``data`` leaves ``[P, capacity, ...]``, ``position`` and ``size`` ``[P]``.
