@@ -25,9 +25,11 @@ def _episodes(key, num_episodes=3, length=5, obs=2, act=2) -> maml.Episodes:
     return maml.Episodes(
         obs=jax.random.normal(k_obs, (num_episodes, length, obs)),
         action=jax.random.normal(k_act, (num_episodes, length, act)),
+        reward=jnp.zeros((num_episodes, length)),
         mask=mask,
         advantage=jax.random.normal(k_adv, (num_episodes, length)) * mask,
         returns=jnp.zeros(num_episodes),
+        baseline=jnp.zeros(2 * obs + 4),
     )
 
 
@@ -41,21 +43,19 @@ def test_second_order_meta_gradient_equals_finite_differences_and_differs_from_f
         pre, post = (jax.tree.map(lambda x: x.astype(jnp.float64), e) for e in (pre, post))
         context = jnp.array([0.2, -0.5])
         lr = 0.5
-        old = policy.dist(
-            policy.task_weights(maml.adapt(policy, params, context, pre, lr, True), context), post.obs.reshape(-1, 2)
-        )
+        old = policy.dist(policy.task_weights(maml.adapt(policy, params, context, pre, lr), context), post.obs.reshape(-1, 2))
 
-        def loss(p, first_order):
-            return maml.outer_loss_and_kl(policy, p, context, pre, post, old, lr, first_order)[0]
+        def loss(p, second_order):
+            return maml.outer_loss_and_kl(policy, p, context, pre, post, old, lr, second_order)[0]
 
         flat, unravel = ravel_pytree(params)
         direction = jax.random.normal(jax.random.key(3), flat.shape, jnp.float64)
         eps = 1e-5
-        numeric = (loss(unravel(flat + eps * direction), False) - loss(unravel(flat - eps * direction), False)) / (
+        numeric = (loss(unravel(flat + eps * direction), True) - loss(unravel(flat - eps * direction), True)) / (
             2 * eps
         )
-        second = ravel_pytree(jax.grad(loss)(params, False))[0] @ direction
-        first = ravel_pytree(jax.grad(loss)(params, True))[0] @ direction
+        second = ravel_pytree(jax.grad(loss)(params, True))[0] @ direction
+        first = ravel_pytree(jax.grad(loss)(params, False))[0] @ direction
         np.testing.assert_allclose(second, numeric, rtol=1e-6)
         assert abs(first - numeric) > 1e-3 * abs(numeric)
 

@@ -1,8 +1,23 @@
 """MAML with a TRPO outer step (Finn et al. 2017; the paper's Section 5.2), one XLA program per
 iteration: sample tasks -> rollouts of every task's episodes (vmapped) -> one inner policy-gradient
-step per task -> post-adaptation rollouts -> a TRPO step on the post-adaptation surrogate,
-differentiated through the inner step (true second-order MAML; ``first_order`` stops the inner
-gradient's gradient, what the authors' code effectively ran: docs/authors_code.md, MAML).
+step per task -> post-adaptation rollouts -> a TRPO step on the post-adaptation surrogate.
+
+The ``paper`` preset (the ``MAMLConfig`` defaults) is what the authors' code ran
+(docs/authors_code.md, MAML):
+
+- **First order.** Their policies ignore the adapted ``params`` and their ``surrogate_loss`` loads
+  the adapted values into the module (``load_state_dict``) before the forward pass, so the outer
+  gradient is the surrogate's gradient at the adapted parameters, ``grad L(theta')``, with no
+  gradient through the inner step; their Fisher-vector product is the KL's Hessian at the adapted
+  parameters, taken with respect to them. Here: the inner gradient is ``stop_gradient``-ed in
+  ``adapt``, so ``d theta' / d theta = I`` and both the TRPO gradient and the Fisher-vector product
+  are those at ``theta'`` (the line search still re-adapts from each candidate, as theirs).
+  ``second_order=True`` differentiates through the inner step (true MAML; an improvement).
+- **The pre-adaptation baseline.** The post-adaptation advantages use the linear baseline fitted on
+  the task's pre-adaptation episodes (their ``adapt`` fits it on the train episodes, then
+  ``surrogate_loss`` evaluates it on the valid ones). ``refit_baseline=True`` refits it on the
+  post-adaptation episodes (an improvement: a baseline of the policy that collected them).
+- **KL(new || old)** in the line search's trust-region test, their ``kl_divergence(pi, old_pi)``.
 
 Three policies (``POLICIES``), all Gaussian with a state-independent log-std and no tanh (the
 env clips actions to [-1, 1]): ``vanilla`` (MLP on the state), ``context`` (MLP on [state, oracle
@@ -51,7 +66,16 @@ class MAMLConfig:
     inner_lr: float | None = cfg.field(
         None, "Inner SGD step size; unset: the authors' 0.1 (MLP policies) or 5e-5 (hyper).", valid=cfg.POSITIVE
     )
-    first_order: bool = cfg.field(False, "First-order MAML: no gradient through the inner step.")
+    second_order: bool = cfg.field(
+        False,
+        "True (second-order) MAML: the outer gradient and Fisher go through the inner step; paper: off "
+        "(the authors' code is first order in effect).",
+    )
+    refit_baseline: bool = cfg.field(
+        False,
+        "Post-adaptation advantages from a baseline refitted on the post-adaptation episodes; paper: off "
+        "(the baseline fitted on the pre-adaptation episodes, as the authors').",
+    )
     meta_batch: int = cfg.field(40, "Tasks per iteration, drawn with replacement (paper: 40).", valid=cfg.POSITIVE_INT)
     fast_batch: int = cfg.field(
         20, "Episodes per task, before and after adaptation (paper: 20).", valid=cfg.POSITIVE_INT
@@ -65,7 +89,9 @@ class MAMLConfig:
     cg_damping: float = cfg.field(1e-5, "Fisher damping (paper: 1e-5).", valid=cfg.NON_NEGATIVE)
     ls_ratio: float = cfg.field(0.8, "Line-search backtracking ratio (paper: 0.8).", valid=cfg.UNIT_INTERVAL)
     ls_max_steps: int = cfg.field(20, "Line-search steps before reverting (paper: 20).", valid=cfg.POSITIVE_INT)
-    heading_bug: bool = cfg.field(False, "ant_fwd_back: the authors' headings of +-1 rad instead of +-x.")
+    heading_bug: bool = cfg.field(
+        True, "ant_fwd_back: the authors' headings of +-1 rad (paper); off: the intended +-x directions."
+    )
 
 
 def inner_lr(config: MAMLConfig) -> float:
@@ -138,17 +164,22 @@ class Episodes(NamedTuple):
     """One task's ``E`` episodes of ``T`` steps, processed for policy gradients.
 
     Attributes:
-      obs: ``[E, T, obs]``. action: ``[E, T, act]`` (unclipped samples).
+      obs: ``[E, T, obs]``. action: ``[E, T, act]`` (unclipped samples). Both 0 after an episode's
+        end (selected out, so whatever the env emitted there, NaN included, cannot reach a gradient).
+      reward: ``[E, T]``, 0 after an episode's end.
       mask: ``[E, T]`` 1.0 on the steps of each episode (before and at its end).
       advantage: ``[E, T]`` GAE with the linear feature baseline, normalised over the task.
       returns: ``[E]`` undiscounted episode returns.
+      baseline: ``[F]`` the linear baseline's weights the advantages used.
     """
 
     obs: jax.Array
     action: jax.Array
+    reward: jax.Array
     mask: jax.Array
     advantage: jax.Array
     returns: jax.Array
+    baseline: jax.Array
 
 
 class _ClipAction(brax_wrappers.Wrapper):
@@ -169,20 +200,33 @@ def collect_episodes(env, policy: MetaPolicy, weights, key: jax.Array, num_episo
     return jax.vmap(lambda k: rollout_lib.rollout(env, act, weights, k, length))(keys)
 
 
-def process(trajectory, gamma: float, gae_lambda: float) -> Episodes:
-    """Advantages of one task's episodes (baseline refitted on them, as the authors)."""
+def process(trajectory, gamma: float, gae_lambda: float, baseline: jax.Array | None = None) -> Episodes:
+    """Advantages of one task's episodes (``Trajectory`` ``[E, T, ...]``).
+
+    ``baseline``: the linear baseline's weights ``[F]`` to use (e.g. those fitted on the task's
+    pre-adaptation episodes, as the authors' post-adaptation advantages); None: fit them on these
+    episodes. Steps after an episode's end are selected out (``jnp.where``), never multiplied by
+    the mask: NaN x 0 is NaN.
+    """
     mask = jax.vmap(rollout_lib.valid_mask)(trajectory.done).astype(jnp.float32)
-    reward = jnp.where(mask > 0, trajectory.reward, 0.0)  # NaN-safe after a terminal
+    valid = mask > 0
+    obs = jnp.where(valid[..., None], trajectory.obs, 0.0)
+    action = jnp.where(valid[..., None], trajectory.action, 0.0)
+    reward = jnp.where(valid, trajectory.reward, 0.0)
     returns = jax.vmap(pg.discounted_returns, (0, 0, None))(reward, mask, gamma)
-    features = jax.vmap(pg.baseline_features)(trajectory.obs, mask)
-    values = features @ pg.fit_linear_baseline(features, returns, mask)
+    features = jax.vmap(pg.baseline_features)(obs, mask)
+    if baseline is None:
+        baseline = pg.fit_linear_baseline(features, returns, mask)
+    values = features @ baseline
     advantage = jax.vmap(pg.gae, (0, 0, 0, None, None))(reward, values, mask, gamma, gae_lambda)
     return Episodes(
-        obs=trajectory.obs,
-        action=trajectory.action,
+        obs=obs,
+        action=action,
+        reward=reward,
         mask=mask,
         advantage=jax.lax.stop_gradient(pg.normalize(advantage, mask)),
         returns=reward.sum(-1),
+        baseline=baseline,
     )
 
 
@@ -203,26 +247,32 @@ def inner_loss(policy: MetaPolicy, params, context: jax.Array, episodes: Episode
     return -pg.weighted_mean(pg.gaussian_log_prob(mean, log_std, action) * advantage, mask)
 
 
-def adapt(policy: MetaPolicy, params, context, episodes: Episodes, lr: float, first_order: bool):
-    """One inner SGD step on ``episodes``; differentiable through the step unless ``first_order``."""
+def adapt(policy: MetaPolicy, params, context, episodes: Episodes, lr: float, second_order: bool = False):
+    """One inner SGD step on ``episodes``: ``theta' = theta - lr grad inner_loss(theta)``.
+
+    First order (the default; the authors' effective behaviour): the inner gradient is a constant
+    to differentiation, so ``d theta' / d theta = I``. ``second_order``: differentiable through it.
+    """
     grads = jax.grad(inner_loss, argnums=1)(policy, params, context, episodes)
-    if first_order:
+    if not second_order:
         grads = jax.lax.stop_gradient(grads)
     return jax.tree.map(lambda p, g: p - lr * g, params, grads)
 
 
-def outer_loss_and_kl(policy: MetaPolicy, params, context, pre: Episodes, post: Episodes, old, lr, first_order):
-    """One task's post-adaptation TRPO surrogate and ``KL(old || adapted)``, both means over valid steps.
+def outer_loss_and_kl(policy: MetaPolicy, params, context, pre: Episodes, post: Episodes, old, lr, second_order):
+    """One task's post-adaptation TRPO surrogate and ``KL(adapted || old)``, both means over valid steps.
 
     ``old``: ``(mean, log_std)`` ``[E*T, act]`` of the adapted policy that collected ``post`` (fixed).
+    The KL's order is the authors' (``kl_divergence(pi, old_pi)``); its Hessian at ``old`` is the
+    Fisher matrix either way.
     """
-    adapted = adapt(policy, params, context, pre, lr, first_order)
+    adapted = adapt(policy, params, context, pre, lr, second_order)
     obs, action, advantage, mask = _flat(post)
     mean, log_std = policy.dist(policy.task_weights(adapted, context), obs)
     old_mean, old_log_std = jax.lax.stop_gradient(old)
     log_ratio = pg.gaussian_log_prob(mean, log_std, action) - pg.gaussian_log_prob(old_mean, old_log_std, action)
     loss = -pg.weighted_mean(jnp.exp(log_ratio) * advantage, mask)
-    kl = pg.weighted_mean(pg.gaussian_kl(old_mean, old_log_std, mean, log_std), mask)
+    kl = pg.weighted_mean(pg.gaussian_kl(mean, log_std, old_mean, old_log_std), mask)
     return loss, kl
 
 
@@ -249,18 +299,30 @@ class MAMLState:
         return jax.random.wrap_key_data(self.eval_key)
 
 
-METRICS = ("train_return_pre", "train_return_post", "kl", "surrogate_gain", "line_search_steps", "accepted")
+# ``reverted``: the fraction of the logged iterations whose TRPO step was reverted (the line search
+# found no candidate, or the step direction was unusable): the parameters did not move.
+METRICS = (
+    "train_return_pre",
+    "train_return_post",
+    "kl",
+    "surrogate_gain",
+    "line_search_steps",
+    "accepted",
+    "reverted",
+)
 
 
 class Batch(NamedTuple):
     """One meta-batch of data: ``M`` tasks' episodes before and after adaptation (leaves ``[M, ...]``).
 
     Attributes:
-      contexts: ``[M, task]`` oracle contexts.
+      tasks: ``[M, task]`` the tasks (what the env was given).
+      contexts: ``[M, task]`` their oracle contexts (what the policy was given).
       pre, post: ``Episodes`` before / after the inner step.
       old: ``(mean, log_std)`` ``[M, E*T, act]`` of the adapted policies that collected ``post``.
     """
 
+    tasks: jax.Array
     contexts: jax.Array
     pre: Episodes
     post: Episodes
@@ -275,6 +337,8 @@ class Functions(NamedTuple):
       init: ``key -> MAMLState``.
       collect: ``(params, train_pool, key) -> Batch``: draw a meta-batch of tasks, roll out,
         adapt, roll out again (data only: no gradient flows out of it).
+      objective: ``(params, Batch) -> (surrogate, kl)``: the means over the meta-batch of each
+        task's ``outer_loss_and_kl`` (what ``meta_step`` differentiates).
       meta_step: ``(params, Batch) -> (params, trpo.TrpoInfo)``: the TRPO outer step.
       iteration: ``(state, key) -> (params, metrics)``: ``collect`` then ``meta_step`` from
         ``state.params`` with trajectories sampled from ``key`` (the state's own key is untouched).
@@ -286,6 +350,7 @@ class Functions(NamedTuple):
 
     init: Callable
     collect: Callable
+    objective: Callable
     meta_step: Callable
     iteration: Callable
     adaptation: Callable
@@ -303,7 +368,7 @@ def make_functions(
     env = _ClipAction(env)
     length = env.episode_length
     policy = make_policy(config, env.observation_size, env.action_size, family.task_size)
-    lr, first_order = inner_lr(config), config.first_order
+    lr, second_order = inner_lr(config), config.second_order
     trpo_config = trpo.TrpoConfig(
         max_kl=config.max_kl,
         cg_iters=config.cg_iters,
@@ -330,10 +395,11 @@ def make_functions(
         pre = process(
             collect_episodes(task_env, policy, weights, k_pre, episodes, length), config.gamma, config.gae_lambda
         )
-        adapted = adapt(policy, params, context, pre, lr, first_order=True)
+        adapted = adapt(policy, params, context, pre, lr)
         post_weights = policy.task_weights(adapted, context)
         trajectory = collect_episodes(task_env, policy, post_weights, k_post, episodes, length)
-        post = process(trajectory, config.gamma, config.gae_lambda)
+        baseline = None if config.refit_baseline else pre.baseline  # the authors': fitted on pre
+        post = process(trajectory, config.gamma, config.gae_lambda, baseline)
         return pre, post, policy.dist(post_weights, _flat(post)[0])
 
     def tasks_data(params, tasks, train_pool, key, episodes):
@@ -341,19 +407,20 @@ def make_functions(
         tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, tasks.shape[0])))
         one = functools.partial(one_task, episodes=episodes)
         pre, post, old = jax.vmap(one, (None, 0, 0, 0))(params, tasks, contexts, keys)
-        return shard_tasks(Batch(contexts, pre, post, jax.lax.stop_gradient(old)))
+        return shard_tasks(Batch(tasks, contexts, pre, post, jax.lax.stop_gradient(old)))
 
     def collect(params, train_pool, key):
         k_tasks, k_data = jax.random.split(key)
         tasks = train_pool[jax.random.randint(k_tasks, (config.meta_batch,), 0, train_pool.shape[0])]
         return tasks_data(params, tasks, train_pool, k_data, config.fast_batch)
 
-    def meta_step(params, batch: Batch):
-        def loss_and_kl(params):
-            per_task = jax.vmap(outer_loss_and_kl, (None, None, 0, 0, 0, 0, None, None))
-            loss, kl = per_task(policy, params, batch.contexts, batch.pre, batch.post, batch.old, lr, first_order)
-            return loss.mean(), kl.mean()
+    def objective(params, batch: Batch):
+        per_task = jax.vmap(outer_loss_and_kl, (None, None, 0, 0, 0, 0, None, None))
+        loss, kl = per_task(policy, params, batch.contexts, batch.pre, batch.post, batch.old, lr, second_order)
+        return loss.mean(), kl.mean()
 
+    def meta_step(params, batch: Batch):
+        loss_and_kl = functools.partial(objective, batch=batch)
         surrogate, kl = (lambda p: loss_and_kl(p)[0]), (lambda p: loss_and_kl(p)[1])
         return trpo.trpo_step(surrogate, kl, params, trpo_config, surrogate_and_kl=loss_and_kl)
 
@@ -367,6 +434,7 @@ def make_functions(
             "surrogate_gain": info.loss_before - info.loss_after,
             "line_search_steps": info.ls_steps.astype(jnp.float32),
             "accepted": info.accepted.astype(jnp.float32),
+            "reverted": 1.0 - info.accepted.astype(jnp.float32),
         }
         return params, metrics
 
@@ -384,7 +452,7 @@ def make_functions(
         tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, tasks.shape[0])))
         return jax.vmap(one)(tasks, contexts, keys)
 
-    return Functions(init, collect, meta_step, iteration, adaptation, returns)
+    return Functions(init, collect, objective, meta_step, iteration, adaptation, returns)
 
 
 def train_step(fns: Functions, state: MAMLState) -> tuple[MAMLState, dict]:
@@ -440,14 +508,34 @@ def check(config: MAMLConfig, setting: trainer_lib.Setting) -> None:
         raise ValueError(f"--env={setting.env.name} is not a meta task; valid: {', '.join(registry.META_ENVS)}")
 
 
+# ``paper``: the authors' code as it ran (the defaults). The others are improvements, each named.
+PRESETS = {
+    "paper": {},
+    "second_order": {"second_order": True},
+    "refit_baseline": {"refit_baseline": True},
+    "fixed_heading": {"heading_bug": False},
+    "improved": {"second_order": True, "refit_baseline": True, "heading_bug": False},
+}
+
+
+def run_name(config: MAMLConfig) -> str:
+    """The policy, then a suffix per setting away from the ``paper`` preset's algorithm."""
+    return (
+        config.policy
+        + ("_so" if config.second_order else "")
+        + ("_refit" if config.refit_baseline else "")
+        + ("" if config.heading_bug else "_xheading")
+    )
+
+
 ALGORITHM = base.Algorithm(
     name="maml",
     config=MAMLConfig,
     make_trainer=make_trainer,
     first_update=lambda config: 0,
     check=check,
-    run_name=lambda config: config.policy + ("_fo" if config.first_order else ""),
-    presets={"paper": {}, "first_order": {"first_order": True}},
+    run_name=run_name,
+    presets=PRESETS,
     tasks_per_seed=lambda config: config.meta_batch,
     run_defaults={
         "env": "halfcheetah_vel",

@@ -25,7 +25,7 @@ def baseline_features(obs: jax.Array, mask: jax.Array) -> jax.Array:
       2016, supplementary 2). Masked rows are all zero.
     """
     m = mask.astype(jnp.float32)[:, None]
-    o = obs.astype(jnp.float32) * m
+    o = jnp.where(m > 0, obs.astype(jnp.float32), 0.0)
     t = jnp.arange(1, obs.shape[0] + 1, dtype=jnp.float32)[:, None] / 100.0 * m
     return jnp.concatenate([o, o**2, t, t**2, t**3, m], axis=-1)
 
@@ -48,9 +48,9 @@ def fit_linear_baseline(
       small); if none is finite the weights are NaN, as the authors raise, so the caller's NaN
       check stops the run. ``reg = 0`` stays 0 on retry.
     """
-    m = mask.astype(jnp.float32)
-    x = (features.astype(jnp.float32) * m[..., None]).reshape(-1, features.shape[-1])
-    y = (returns.astype(jnp.float32) * m).reshape(-1)
+    valid = mask > 0
+    x = jnp.where(valid[..., None], features.astype(jnp.float32), 0.0).reshape(-1, features.shape[-1])
+    y = jnp.where(valid, returns.astype(jnp.float32), 0.0).reshape(-1)
     xtx, xty = x.T @ x, x.T @ y
     regs = reg * 10.0 ** jnp.arange(retries, dtype=jnp.float32)
     eye = jnp.eye(xtx.shape[0], dtype=jnp.float32)
@@ -69,7 +69,7 @@ def discounted_returns(rewards: jax.Array, mask: jax.Array, gamma: float) -> jax
         ret = rm + gamma * ret
         return ret, ret
 
-    _, out = jax.lax.scan(step, jnp.zeros((), jnp.float32), rewards * mask, reverse=True)
+    _, out = jax.lax.scan(step, jnp.zeros((), jnp.float32), jnp.where(mask > 0, rewards, 0.0), reverse=True)
     return out
 
 
@@ -84,16 +84,17 @@ def gae(rewards: jax.Array, values: jax.Array, mask: jax.Array, gamma: float, la
       ``A [T]``: ``delta_t = (r_t + gamma v_{t+1} - v_t) m_t``, ``A_t = delta_t + gamma lam A_{t+1}``,
       times the mask. With ``lam = 1``, ``A = (discounted_returns - values) * mask``.
     """
-    v = values * mask
+    valid = mask > 0
+    v = jnp.where(valid, values, 0.0)
     v_next = jnp.concatenate([v[1:], jnp.zeros((1,), v.dtype)])
-    deltas = (rewards + gamma * v_next - v) * mask
+    deltas = jnp.where(valid, rewards + gamma * v_next - v, 0.0)
 
     def step(adv, delta):
         adv = delta + gamma * lam * adv
         return adv, adv
 
     _, out = jax.lax.scan(step, jnp.zeros((), deltas.dtype), deltas, reverse=True)
-    return out * mask
+    return jnp.where(valid, out, 0.0)
 
 
 def weighted_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -103,7 +104,7 @@ def weighted_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     lengths.
     """
     mask = jnp.broadcast_to(mask, x.shape)
-    return jnp.sum(x * mask) / jnp.sum(mask)
+    return jnp.sum(jnp.where(mask > 0, x * mask, 0.0)) / jnp.sum(mask)
 
 
 def normalize(x: jax.Array, mask: jax.Array, eps: float = 1e-8) -> jax.Array:
