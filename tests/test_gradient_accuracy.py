@@ -45,17 +45,24 @@ class LinearBandit(brax_base.Env):
         return "toy"
 
 
-def toy_agent(target_value: float = 0.0) -> base.Agent:
-    """A fixed actor, and a critic ``sign * (W s) . a`` (``snapshot['sign']``); target critics give a constant."""
+W2 = jnp.stack([-W[1], W[0]])  # Q2's: W s turned by 90 degrees, orthogonal to the return's gradient
+
+
+def toy_agent(target_values: tuple[float, float] = (0.0, 0.0)) -> base.Agent:
+    """A fixed actor; online critics Q1 = ``sign * (W s) . a`` (``snapshot['sign']``, the return's
+    true gradient) and Q2 = ``(W2 s) . a - 100`` (below Q1 at every action the tests use, so min Q is
+    Q2: an analysis that used Q2 or min Q would see W2's gradient); the target critics give the
+    constants ``target_values`` (Q̄1, Q̄2)."""
 
     def act(snapshot, obs):
         return 0.5 * jnp.tanh(obs[..., :ACT])
 
     def q_values(snapshot, obs, action, target):
         if target:
-            return jnp.full((2, obs.shape[0]), target_value)
-        q = snapshot["sign"] * jnp.sum((obs @ W.T) * action, axis=-1)
-        return jnp.stack([q, q])
+            return jnp.broadcast_to(jnp.asarray(target_values)[:, None], (2, obs.shape[0]))
+        q1 = snapshot["sign"] * jnp.sum((obs @ W.T) * action, axis=-1)
+        q2 = jnp.sum((obs @ W2.T) * action, axis=-1) - 100.0
+        return jnp.stack([q1, q2])
 
     return base.Agent(init=None, explore=None, act=act, update=None, q_values=q_values, snapshot=lambda s: s)
 
@@ -73,6 +80,8 @@ def test_least_squares_gradient_is_the_ols_slope_and_the_pairwise_solution():
 
 
 def test_cosine_similarity_is_one_for_the_true_critic_and_minus_one_for_its_negation():
+    """The model gradient is the online Q1's (the authors' ``estimate_gradient``): Q2, min Q or the
+    target critics would point elsewhere (W2, or nowhere: constants)."""
     env, agent = LinearBandit(), toy_agent()
     config = ga.GradientConfig(num_states=6, num_actions=8)
     program = ga.make_program(env, agent, config)
@@ -82,6 +91,9 @@ def test_cosine_similarity_is_one_for_the_true_critic_and_minus_one_for_its_nega
         assert out["cs"].shape == (2, 6)
         np.testing.assert_allclose(out["cs"], sign, atol=1e-3)  # CS > 0.99 (or < -0.99)
     assert float(ga.fraction_above(out["cs"], (0.0,))[0]) == 0.0
+    # the toy's Q2 is a real alternative: its gradient is orthogonal to the return's (CS 0)
+    s = env.reset(jax.random.key(0)).obs
+    assert abs(float(ga.cosine_similarity(W @ s, W2 @ s))) < 1e-6
 
 
 class Drift(brax_base.Env):
@@ -103,13 +115,34 @@ class Drift(brax_base.Env):
 
 
 def test_return_holds_the_action_then_follows_the_actor_and_bootstraps_at_the_time_limit():
-    env, agent, config = Drift(), toy_agent(target_value=7.0), ga.GradientConfig()
+    # target critics 7 and 4: the bootstrap is their min, 4 (Q̄1 alone would give 7, the online
+    # critics at the end state 0 and -100)
+    env, agent, config = Drift(), toy_agent(target_values=(7.0, 4.0)), ga.GradientConfig()
     start = env.reset(jax.random.key(0))  # the actor's action at obs 0 is 0: reward 0 after 3 steps
     got = ga.action_return(env, agent, {"sign": 1.0}, start, jnp.array([0.4, 0.0]), config)
     g = config.gamma
-    np.testing.assert_allclose(float(got), 0.4 * (1 + g + g**2) + g**5 * 7.0, rtol=1e-6)
-    reached = ga.reach_state(env, agent.act, {"sign": 1.0}, jax.random.key(3), 5)
-    assert 0 <= float(reached.info["steps"]) < 5
+    np.testing.assert_allclose(float(got), 0.4 * (1 + g + g**2) + g**5 * 4.0, rtol=1e-6)
+
+
+def _authors_run_policy(n: int, episode_length: int) -> int:
+    """bias_test.py's run_policy by hand: the step count within the episode after ``n`` counted steps
+    (every step counts 1, and a step that ends the episode 1 more)."""
+    counted, steps = 0, 0
+    while counted < n:
+        steps, counted = steps + 1, counted + 1
+        if steps >= episode_length:
+            steps, counted = 0, counted + 1
+    return steps
+
+
+def test_states_are_reached_as_the_authors_run_policy_counts():
+    env, agent, horizon = Drift(), toy_agent(), 14  # episodes of 5 steps: 0 to 2 resets on the way
+    keys = jax.random.split(jax.random.key(3), 40)
+    reach = jax.jit(jax.vmap(lambda k: ga.reach_state(env, agent.act, {"sign": 1.0}, k, horizon).info["steps"]))
+    got = np.asarray(reach(keys))
+    n = [int(jax.random.randint(jax.random.split(k, 3)[0], (), 0, horizon)) for k in keys]  # reach_state's n
+    assert len(set(n)) > 8 and max(n) >= 12  # the draws reach past two episode ends
+    np.testing.assert_array_equal(got, [_authors_run_policy(i, env.episode_length) for i in n])
 
 
 def test_snapshots_restore_bit_exactly_and_the_cli_analyses_them(tmp_path):

@@ -48,18 +48,45 @@ def _batch(n=16, obs=3, act=2):
     )
 
 
-def test_td3_losses():
+def _numpy_twin_mlp(critic_params, obs, action) -> np.ndarray:
+    """The twin one-hidden-layer MLP critics in float64 numpy from their parameters: ``[2, B]``."""
+    layers = {
+        k: jax.tree.map(lambda x: np.asarray(x, np.float64), v)
+        for k, v in critic_params["params"]["q"]["MLP_0"].items()
+    }
+    x = np.concatenate([obs, action], axis=-1).astype(np.float64)
+    hidden = np.maximum(
+        np.einsum("bi,kio->kbo", x, layers["Dense_0"]["kernel"]) + layers["Dense_0"]["bias"][:, None], 0
+    )
+    return (np.einsum("kbi,kio->kbo", hidden, layers["Dense_1"]["kernel"]) + layers["Dense_1"]["bias"][:, None])[..., 0]
+
+
+def _numpy_actor(actor_params, obs) -> np.ndarray:
+    """TD3's one-hidden-layer actor, ``tanh(W2 relu(W1 s + b1) + b2)``, in float64 numpy: ``[B, act]``."""
+    layers = {
+        k: jax.tree.map(lambda x: np.asarray(x, np.float64), v) for k, v in actor_params["params"]["MLP_0"].items()
+    }
+    hidden = np.maximum(np.asarray(obs, np.float64) @ layers["Dense_0"]["kernel"] + layers["Dense_0"]["bias"], 0)
+    return np.tanh(hidden @ layers["Dense_1"]["kernel"] + layers["Dense_1"]["bias"])
+
+
+def test_td3_losses_against_numpy():
+    """The critic loss (sum over the twins of the mean squared TD error) and the actor loss (-mean Q1
+    at the actor's action, not min Q or Q2) against a numpy forward pass of the same parameters."""
     config = td3.TD3Config(critic="mlp", critic_overrides=dict(hidden_sizes=(8,)), actor_hidden_sizes=(8,))
     critic, actor = td3.make_networks(config, action_size=2)
     losses = td3.make_losses(critic, actor)
     batch = _batch()
     critic_params = critic.init(jax.random.key(0), batch.obs, batch.action)
     actor_params = actor.init(jax.random.key(1), batch.obs)
-    target = jnp.linspace(-1, 1, 16)
-    loss, q = losses.critic(critic_params, batch, target)
-    np.testing.assert_allclose(loss, np.sum(np.mean((np.asarray(q) - np.asarray(target)) ** 2, -1)), rtol=1e-6)
-    q1 = critic.apply(critic_params, batch.obs, actor.apply(actor_params, batch.obs))[0]
-    np.testing.assert_allclose(losses.actor(actor_params, critic_params, batch.obs), -q1.mean(), rtol=1e-6)
+    target = np.linspace(-1, 1, 16)
+    loss, _ = losses.critic(critic_params, batch, jnp.asarray(target, jnp.float32))
+    q = _numpy_twin_mlp(critic_params, np.asarray(batch.obs), np.asarray(batch.action))
+    assert not np.allclose(q[0], q[1])  # the twins differ, so a loss on one of them twice would show
+    np.testing.assert_allclose(float(loss), np.sum(np.mean((q - target) ** 2, axis=-1)), rtol=1e-5)
+    q_pi = _numpy_twin_mlp(critic_params, np.asarray(batch.obs), _numpy_actor(actor_params, batch.obs))
+    assert np.mean(q_pi[0]) != np.mean(np.min(q_pi, axis=0))
+    np.testing.assert_allclose(float(losses.actor(actor_params, critic_params, batch.obs)), -q_pi[0].mean(), rtol=1e-5)
 
 
 def test_autotune_alpha_moves_towards_the_target_entropy():

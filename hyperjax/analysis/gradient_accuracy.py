@@ -3,8 +3,9 @@
 For one parameter snapshot of an actor-critic agent (``Agent.snapshot``) and per seed:
 
 1. ``num_states`` states, each reached by running the deterministic actor from a reset for
-   ``n ~ U[0, horizon)`` steps (an episode that ends on the way is reset and continues, as the
-   authors' ``bias_test.py`` does). The env state is a pytree: it is simply kept.
+   ``n ~ U[0, horizon)`` counted steps (an episode that ends on the way is reset and continues, and
+   its end counts one step more, as the authors' ``bias_test.py`` ``run_policy`` does). The env state
+   is a pytree: it is simply kept.
 2. At each state, ``num_actions`` actions: the actor's ``a_mu`` and ``num_actions - 1`` perturbed
    ones, ``clip(a_mu + N(0, noise_std^2), -1, 1)``. Each is applied for the first
    ``action_repeat`` steps, then the deterministic actor follows; the return is discounted
@@ -58,18 +59,22 @@ def _select(pred, on_true, on_false):
 
 
 def reach_state(env: brax_base.Env, act: Callable, snapshot, key: jax.Array, horizon: int) -> brax_base.State:
-    """The env state after ``n ~ U[0, horizon)`` steps of the deterministic actor from a reset."""
+    """The env state after the deterministic actor ran from a reset until ``n ~ U[0, horizon)`` steps
+    were counted: each step counts 1, a step that ends an episode (the env resets) 2, as the authors'
+    ``run_policy`` (``bias_test.py``: ``n += 1`` per step and once more on ``done``)."""
     n_key, reset_key, key = jax.random.split(key, 3)
     n = jax.random.randint(n_key, (), 0, horizon)
 
-    def step(state, inputs):
-        t, step_key = inputs
+    def step(carry, step_key):
+        state, counted = carry
         moved = env.step(state, act(snapshot, state.obs))
-        moved = _select(moved.done > 0, env.reset(step_key), moved)  # an ended episode starts again
-        return _select(t < n, moved, state), ()
+        done = moved.done > 0
+        moved = _select(done, env.reset(step_key), moved)  # an ended episode starts again
+        taken = counted < n
+        return (_select(taken, moved, state), counted + jnp.where(taken, 1 + done, 0)), ()
 
-    keys = jax.random.split(key, horizon)
-    return jax.lax.scan(step, env.reset(reset_key), (jnp.arange(horizon), keys))[0]
+    start = (env.reset(reset_key), jnp.zeros((), jnp.int32))
+    return jax.lax.scan(step, start, jax.random.split(key, horizon))[0][0]  # n < horizon steps at most
 
 
 def action_return(
