@@ -1,13 +1,22 @@
 """PEARL (Rakelly et al. 2019) as the authors ran it (oyster's soft actor-critic with a V network;
 the paper's Section 5.3), with an MLP or a hypernetwork actor-critic (``nn.pearl``).
 
+The ``paper`` preset is each environment's config in the authors' code (``AUTHORS_CONFIGS``: the
+fields left unset resolve per ``--env`` from ``PEARL/configs/<env>.json`` over ``configs/default.py``;
+explicit flags override), with one exception: the vel tasks train on 100 tasks and test on 30, the
+counts their configs meant to set; as shipped those counts sat inside ``env_params`` and the
+launcher ran 2 / 2 (``--preset=authors_task_counts``). docs/authors_code.md lists every setting.
+
 One iteration (a training step of the runner) is one XLA program:
 1. at the first iteration only, ``num_initial_steps`` per training task with ``z`` from the prior;
-2. ``num_tasks_sample`` training tasks: each one's encoder buffer is emptied, ``num_steps_prior``
-   steps are collected with ``z`` from the prior (into both buffers), then
+2. ``num_tasks_sample`` training tasks drawn with replacement: each draw empties its task's encoder
+   buffer, collects ``num_steps_prior`` steps with ``z`` from the prior (into both buffers), then
    ``num_extra_rl_steps_posterior`` steps (into the RL buffer only) whose first trajectory uses a
-   prior ``z`` and every later one a posterior ``z`` inferred from a fresh context batch of the
-   task's encoder buffer (oyster's ``collect_data``; ``z`` is redrawn every trajectory);
+   prior ``z`` and every later one a posterior ``z`` inferred from a context batch of the
+   draw's prior data, which is what the task's encoder buffer then holds (oyster's ``collect_data``;
+   ``z`` is redrawn every trajectory). Each phase collects whole trajectories until its step budget
+   is met (``collect_trajectories``), as rlkit's ``InPlacePathSampler`` does: the same as
+   budget / 200 rollouts on HalfCheetah, more rollouts on Ant when its episodes end early;
 3. ``num_train_steps`` gradient steps as one ``lax.scan``, each on ``meta_batch`` tasks x
    ``batch_size`` transitions and ``embedding_batch_size`` context transitions per task.
 
@@ -18,11 +27,11 @@ V steps towards ``min Q(s, a~pi, z) - log pi`` (with the updated Q); the policy 
 ``mean(log pi - min Q) + 1e-3 (mean^2 + log_std^2)``; then the target V is Polyak-averaged.
 The policy and V see ``z`` detached: the encoder learns through Q (and the KL) only.
 
-Evaluation (oyster's protocol): per task, ``num_steps_per_eval`` steps of deterministic
-trajectories; ``z`` from the prior for the first ``num_exp_traj_eval`` of them, then from the
-posterior over every transition collected so far. ``return`` is the last trajectory's return
-on the test tasks; ``return_prior`` the first one's (no task information yet); ``return_train``
-the last one's on as many training tasks (a random subset).
+Evaluation (oyster's protocol), ``num_evals`` runs per task: deterministic whole trajectories until
+``num_steps_per_eval`` steps; ``z`` from the prior for the first ``num_exp_traj_eval`` of them, then
+from the posterior over every transition collected so far. ``return`` is the last trajectory's
+return on the test tasks; ``return_prior`` the first one's (no task information yet);
+``return_train`` the last one's on as many training tasks (drawn with replacement).
 
 Shapes (per seed): ``P`` training tasks, ``N`` test tasks, ``M`` tasks per step, ``B`` transitions.
 """
@@ -47,13 +56,74 @@ from hyperjax.train import rollout as rollout_lib
 from hyperjax.train import trainer as trainer_lib
 
 CONTEXTS = ("encoder", "oracle")
-# The authors' learning rates per model (q, v, policy); the encoder's is 3e-4 for both.
+# The authors' learning rates per model (q, v, policy); the encoder's is 3e-4 for both
+# (PEARL/torch/sac/sac.py: hyper -> hyper_lr 5e-5 for Q and V, 1e-4 hard-coded for the policy;
+# mlp -> qf_lr, vf_lr, policy_lr = 3e-4 from configs/default.py; context_lr 3e-4 for both).
 LEARNING_RATES = {"mlp": (3e-4, 3e-4, 3e-4), "hyper": (5e-5, 5e-5, 1e-4)}
+
+# The authors' per-environment settings (PEARL/configs/*.json over configs/default.py). Fields of
+# PEARLConfig left unset take these for the run's --env; envs they did not run take the vel ones.
+_VEL = dict(  # cheetah-vel.json = ant-vel.json = cheetah-vel-medium.json
+    num_train_tasks=100,  # env_params n_train_tasks (the intent; shipped runs used 2: authors_task_counts)
+    num_test_tasks=30,  # env_params n_eval_tasks
+    meta_batch=16,
+    num_steps_prior=400,
+    num_extra_rl_steps_posterior=600,
+    num_train_steps=2000,  # default.py num_train_steps_per_itr
+    embedding_batch_size=100,
+    num_evals=1,
+)
+_DIR = dict(  # n_tasks 2 and the launcher's 2 / 2: train = test = the directions [-1, +1]
+    num_train_tasks=2,
+    num_test_tasks=2,
+    meta_batch=4,  # default.py (neither dir json sets it)
+    embedding_batch_size=256,
+)
+AUTHORS_CONFIGS: dict[str, dict[str, int]] = {
+    "halfcheetah_vel": _VEL,
+    "halfcheetah_vel_medium": _VEL,
+    "ant_vel": _VEL,
+    # cheetah-dir.json: 1,000 prior + 1,000 posterior steps, num_evals 4
+    "halfcheetah_fwd_back": {
+        **_DIR,
+        "num_steps_prior": 1000,
+        "num_extra_rl_steps_posterior": 1000,
+        "num_train_steps": 2000,
+        "num_evals": 4,
+    },
+    # ant-dir.json: 4,000 gradient steps per iteration, num_evals 2 (default.py)
+    "ant_fwd_back": {
+        **_DIR,
+        "num_steps_prior": 400,
+        "num_extra_rl_steps_posterior": 600,
+        "num_train_steps": 4000,
+        "num_evals": 2,
+    },
+}
+PER_ENV_FIELDS = tuple(_VEL)
+# The dir tasks are exactly the authors' list of directions, [-1, +1] (repeated), for training and
+# testing alike (half_cheetah_dir.py, ant_dir.py), not Bernoulli draws.
+DIRECTION_FAMILIES = ("halfcheetah_fwd_back", "ant_fwd_back")
+# The oracle context is normalised over all tasks the authors' env drew (train and test:
+# half_cheetah_vel.py, ant_vel.py, the dir envs), except on vel-medium (its get_norm(train tasks)).
+TRAIN_POOL_ONLY = ("halfcheetah_vel_medium",)
+# All training tasks' RL buffers together hold at most this many transitions per seed: the
+# authors' 1,000,000 per task up to 5 training tasks; 50,000 at the paper's 100 tasks, more than
+# any task receives in 400 iterations (about 20,000 on average).
+MAX_REPLAY_TRANSITIONS = 5_000_000
+
+
+def _per_env(what: str) -> str:
+    values = {}
+    for env, table in AUTHORS_CONFIGS.items():
+        values.setdefault(table[what], []).append(env)
+    return "; ".join(f"{v} ({', '.join(envs)})" for v, envs in values.items())
 
 
 @dataclasses.dataclass
 class PEARLConfig:
-    """PEARL hyperparameters; defaults are the authors' cheetah-vel configuration (docs/authors_code.md, PEARL)."""
+    """PEARL hyperparameters; defaults are the authors' (unset fields: the run's env's config;
+    docs/authors_code.md, PEARL)."""
 
     model: str = cfg.field("hyper", "Actor-critic: mlp (3 x 300) or hyper (hypernetworks).", valid=pearl.MODELS)
     context: str = cfg.field(
@@ -81,33 +151,64 @@ class PEARLConfig:
     gamma: float = cfg.field(0.99, "Discount (paper: 0.99).", valid=cfg.UNIT_INTERVAL)
     tau: float = cfg.field(0.005, "Polyak rate of the target V (paper: 0.005).", valid=cfg.UNIT_INTERVAL)
     policy_reg: float = cfg.field(1e-3, "Weight of the mean^2 and log_std^2 regularisers.", valid=cfg.NON_NEGATIVE)
-    num_train_tasks: int = cfg.field(
-        100, "Training tasks (paper: 100; the authors' shipped configs ran 2).", valid=cfg.POSITIVE_INT
+    num_train_tasks: int | None = cfg.field(
+        None, f"Training tasks; unset: {_per_env('num_train_tasks')}.", valid=cfg.POSITIVE_INT
     )
-    num_test_tasks: int = cfg.field(30, "Test tasks (paper: 30).", valid=cfg.POSITIVE_INT)
+    num_test_tasks: int | None = cfg.field(
+        None, f"Test tasks; unset: {_per_env('num_test_tasks')}.", valid=cfg.POSITIVE_INT
+    )
     num_initial_steps: int = cfg.field(
         2000, "Env steps per training task before the first iteration (paper: 2000).", valid=cfg.POSITIVE_INT
     )
     num_tasks_sample: int = cfg.field(
-        5, "Training tasks collected on per iteration (paper: 5).", valid=cfg.POSITIVE_INT
+        5, "Training tasks drawn (with replacement) for collection per iteration (paper: 5).", valid=cfg.POSITIVE_INT
     )
-    num_steps_prior: int = cfg.field(400, "Steps per task with z from the prior (paper: 400).", valid=cfg.POSITIVE_INT)
-    num_extra_rl_steps_posterior: int = cfg.field(
-        600, "Further steps per task, posterior z, RL buffer only (paper: 600).", valid=cfg.NON_NEGATIVE
+    num_steps_prior: int | None = cfg.field(
+        None, f"Steps per drawn task with z from the prior; unset: {_per_env('num_steps_prior')}.",
+        valid=cfg.POSITIVE_INT,
+    )  # fmt: skip
+    num_extra_rl_steps_posterior: int | None = cfg.field(
+        None,
+        "Further steps per drawn task, posterior z, RL buffer only; unset: "
+        f"{_per_env('num_extra_rl_steps_posterior')}.",
+        valid=cfg.NON_NEGATIVE,
     )
-    num_train_steps: int = cfg.field(2000, "Gradient steps per iteration (paper: 2000).", valid=cfg.POSITIVE_INT)
-    meta_batch: int = cfg.field(16, "Tasks per gradient step (paper: 16).", valid=cfg.POSITIVE_INT)
+    num_train_steps: int | None = cfg.field(
+        None, f"Gradient steps per iteration; unset: {_per_env('num_train_steps')}.", valid=cfg.POSITIVE_INT
+    )
+    meta_batch: int | None = cfg.field(
+        None, f"Tasks per gradient step; unset: {_per_env('meta_batch')}.", valid=cfg.POSITIVE_INT
+    )
     batch_size: int = cfg.field(256, "RL transitions per task per step (paper: 256).", valid=cfg.POSITIVE_INT)
-    embedding_batch_size: int = cfg.field(
-        100, "Context transitions per task per step (paper: 100).", valid=cfg.POSITIVE_INT
-    )
+    embedding_batch_size: int | None = cfg.field(
+        None, f"Context transitions per task per step; unset: {_per_env('embedding_batch_size')}.",
+        valid=cfg.POSITIVE_INT,
+    )  # fmt: skip
     num_steps_per_eval: int = cfg.field(
-        600, "Env steps per evaluation task, whole trajectories (paper: 600).", valid=cfg.POSITIVE_INT
+        600, "Env steps per evaluation run, whole trajectories (paper: 600).", valid=cfg.POSITIVE_INT
     )
     num_exp_traj_eval: int = cfg.field(
         2, "Evaluation trajectories before the posterior is used (paper: 2).", valid=cfg.POSITIVE_INT
     )
-    heading_bug: bool = cfg.field(False, "ant_fwd_back: the authors' headings of +-1 rad instead of +-x.")
+    num_evals: int | None = cfg.field(
+        None, f"Evaluation runs per task (oyster's num_evals); unset: {_per_env('num_evals')}.",
+        valid=cfg.POSITIVE_INT,
+    )  # fmt: skip
+    heading_bug: bool = cfg.field(
+        True, "ant_fwd_back: the authors' headings of +-1 rad (their ant_dir.py); false: the intended +-x."
+    )
+
+
+def resolve(config: PEARLConfig, env: str) -> PEARLConfig:
+    """``config`` with every unset per-environment field at the authors' value for ``env``."""
+    table = AUTHORS_CONFIGS.get(env, _VEL)
+    return dataclasses.replace(config, **{k: v for k, v in table.items() if getattr(config, k) is None})
+
+
+def replay_capacity(config: PEARLConfig, buffer_size: int) -> int:
+    """RL transitions kept per training task: ``--buffer_size`` (per task; the authors': 1,000,000),
+    at most ``MAX_REPLAY_TRANSITIONS`` over all training tasks."""
+    return min(buffer_size, MAX_REPLAY_TRANSITIONS // config.num_train_tasks)
 
 
 def learning_rates(config: PEARLConfig) -> dict[str, float]:
@@ -144,7 +245,7 @@ class PEARLState:
         return jax.random.wrap_key_data(self.eval_key)
 
 
-METRICS = ("train_return", "q_loss", "v_loss", "policy_loss", "kl", "z_variance", "entropy", "q")
+METRICS = ("train_return", "collect_steps", "q_loss", "v_loss", "policy_loss", "kl", "z_variance", "entropy", "q")
 
 
 def context_features(transitions: types.Transition) -> jax.Array:
@@ -214,28 +315,67 @@ class Functions(NamedTuple):
     """PEARL's pure per-seed functions (the trainer vmaps and jits them; benchmarks reuse them).
 
     Attributes:
+      config: the config resolved for the env (``resolve``).
       init: ``key -> PEARLState`` (empty buffers).
       initial_collection: ``state -> state``: ``num_initial_steps`` per training task, prior ``z``.
-      collect: ``(state, key) -> (state, mean return)``: one iteration's data collection.
+      collect: ``(state, key) -> (state, {"train_return", "collect_steps"})``: one iteration's data.
       train: ``(state, key) -> (state, metrics)``: ``num_train_steps`` gradient steps (a scan).
-      gradient_step: ``(params, target_v, opt_state, replay, context_replay, train_tasks, key)
-        -> (params, target_v, opt_state, metrics)``: one step.
-      evaluate: ``(params, tasks [N, task], train_pool, key, runs) -> returns [N, trajectories]``
-        (means over ``runs`` independent runs per task, oyster's ``num_evals``).
+      gradient_step: ``(params, target_v, opt_state, replay, context_replay, train_contexts [P, ctx],
+        key) -> (params, target_v, opt_state, metrics)``: one step (``sample`` then ``update``).
+      sample: ``(replay, context_replay, train_contexts, key) -> data`` (``Losses``' data).
+      update: ``(params, target_v, opt_state, data) -> (params, target_v, opt_state, metrics)``.
+      evaluate: ``(params, tasks [N, task], pool [Q, task], key, runs) -> Evaluation`` (means over
+        ``runs`` independent runs per task, oyster's ``num_evals``); ``pool``: the tasks whose
+        statistics normalise the oracle context (``context_pool``).
+      collect_trajectories: ``(params, tasks [M, task], rows, budget, choose_z, key) -> Phase``.
     """
 
+    config: PEARLConfig
     init: Callable
     initial_collection: Callable
     collect: Callable
     train: Callable
     gradient_step: Callable
+    sample: Callable
+    update: Callable
     evaluate: Callable
+    collect_trajectories: Callable
 
 
-def _trajectories(config: PEARLConfig, steps: int, length: int, what: str) -> int:
-    if steps % length:
-        raise ValueError(f"--{what}={steps} must be a multiple of the episode length {length} (whole trajectories)")
-    return steps // length
+class Phase(NamedTuple):
+    """Whole trajectories per task until a step budget is met (``M`` tasks, ``L`` slots each).
+
+    transitions: leaves ``[M, L, ...]``; valid: ``[M, L]`` the collected steps (trajectories in
+    order, each a run of valid slots); returns: ``[M]`` summed returns of the trajectories;
+    trajectories: ``[M]`` how many; steps: ``[M]`` how many transitions (>= the budget).
+    """
+
+    transitions: types.Transition
+    valid: jax.Array
+    returns: jax.Array
+    trajectories: jax.Array
+    steps: jax.Array
+
+
+class Evaluation(NamedTuple):
+    """Per task, means over runs: ``first`` and ``last`` trajectory's return ``[N]``, ``trajectories [N]``."""
+
+    first: jax.Array
+    last: jax.Array
+    trajectories: jax.Array
+
+
+def nominal_trajectories(steps: int, length: int) -> int:
+    """Rollouts that meet a budget of ``steps`` when no episode ends early."""
+    return -(-steps // length)
+
+
+def sample_valid(transitions: types.Transition, valid: jax.Array, key: jax.Array, num: int) -> types.Transition:
+    """``num`` of the valid transitions ``[L]``, uniformly with replacement (a replay buffer's
+    sample, as oyster's ``random_batch``): leaves ``[num, ...]``."""
+    order = jnp.argsort(~valid, stable=True)  # the valid slots first, in order
+    idx = order[jax.random.randint(key, (num,), 0, jnp.maximum(valid.sum(), 1))]
+    return jax.tree.map(lambda x: x[idx], transitions)
 
 
 def make_functions(
@@ -247,9 +387,11 @@ def make_functions(
 ) -> Functions:
     """PEARL's per-seed functions on ``env`` (a meta task); ``capacity``: RL transitions per task.
 
-    ``shard_tasks``: marks task-batched arrays (leading task axis) for splitting over devices
-    (``trainer.SeedLayout.shard_tasks``); the identity on one device.
+    ``config`` is resolved for ``family.name`` here. ``shard_tasks``: marks task-batched arrays
+    (leading task axis) for splitting over devices (``trainer.SeedLayout.shard_tasks``); the
+    identity on one device.
     """
+    config = resolve(config, family.name)
     length = env.episode_length
     obs_size, action_size = env.observation_size, env.action_size
     use_encoder = config.context == "encoder"
@@ -267,11 +409,7 @@ def make_functions(
     )
     losses = make_losses(config, nets)
     optimizers = {name: optax.adam(lr) for name, lr in learning_rates(config).items()}
-    initial_trajs = _trajectories(config, config.num_initial_steps, length, "num_initial_steps")
-    prior_trajs = _trajectories(config, config.num_steps_prior, length, "num_steps_prior")
-    posterior_trajs = _trajectories(config, config.num_extra_rl_steps_posterior, length, "num_extra_rl_steps_posterior")
-    eval_trajs = _trajectories(config, config.num_steps_per_eval, length, "num_steps_per_eval")
-    context_capacity = max(config.num_initial_steps, config.num_steps_prior)
+    context_capacity = max(config.num_initial_steps, config.num_steps_prior) + length - 1
     example = types.Transition(
         obs=jnp.zeros(obs_size),
         action=jnp.zeros(action_size),
@@ -279,6 +417,11 @@ def make_functions(
         discount=jnp.zeros(()),
         next_obs=jnp.zeros(obs_size),
     )
+
+    def tasks_of(key, num, sample):
+        if family.name in DIRECTION_FAMILIES:  # the authors' list: -1, +1, -1, ...
+            return jnp.where(jnp.arange(num) % 2 == 0, -1.0, 1.0)[:, None].astype(jnp.float32)
+        return sample(key, num)
 
     def init(key):
         k_params, k_train, k_test, k_run, k_eval = jax.random.split(key, 5)
@@ -289,8 +432,8 @@ def make_functions(
             opt_state={name: opt.init(params[name]) for name, opt in optimizers.items() if name in params},
             replay=replay_lib.init_per_task(config.num_train_tasks, capacity, example),
             context_replay=replay_lib.init_per_task(config.num_train_tasks, context_capacity, example),
-            train_tasks=family.sample_train(k_train, config.num_train_tasks),
-            test_tasks=family.sample_test(k_test, config.num_test_tasks),
+            train_tasks=tasks_of(k_train, config.num_train_tasks, family.sample_train),
+            test_tasks=tasks_of(k_test, config.num_test_tasks, family.sample_test),
             key=jax.random.key_data(k_run),
             eval_key=jax.random.key_data(k_eval),
         )
@@ -325,73 +468,142 @@ def make_functions(
         )
         return transitions, valid, rollout_lib.episode_return(traj)
 
-    def oracle(tasks, train_pool):
-        return family.context(tasks, train_pool)
+    def oracle(tasks, pool):
+        return family.context(tasks, pool)
 
     # --- data collection ----------------------------------------------------------------------
+
+    def collect_trajectories(params, tasks, rows, budget: int, choose_z: Callable, key) -> Phase:
+        """Per task, stochastic whole trajectories until ``budget`` steps (rlkit's ``obtain_samples``
+        with ``max_samples``): the ``ceil(budget / T)`` that meet it when no episode ends early run
+        in parallel, then, while a task is short (an Ant fell), one more at a time.
+
+        ``rows``: per-task inputs of ``choose_z`` (leading axis ``[M]``); ``choose_z(row, index,
+        key) -> z`` for the task's trajectory number ``index``.
+        """
+        first = nominal_trajectories(budget, length)
+
+        def one(row, task, index, k):
+            k_z, k_run = jax.random.split(k)
+            return run_trajectory(params, task, choose_z(row, index, k_z), k_run, False)
+
+        k_first, k_more = jax.random.split(key)
+        keys = jax.random.split(k_first, (tasks.shape[0], first))
+        index = jnp.arange(first)
+        transitions, valid, returns = jax.vmap(jax.vmap(one, (None, None, 0, 0)), (0, 0, None, 0))(
+            rows, tasks, index, keys
+        )  # [M, K, T]
+        lengths = valid.sum(-1)
+        kept = jnp.cumsum(lengths, -1) - lengths < budget  # started before the budget was met
+        valid = valid & kept[..., None]
+        steps = jnp.sum(lengths * kept, -1)
+        flat = lambda x: x.reshape(x.shape[0], -1, *x.shape[3:])  # noqa: E731
+        transitions, valid = jax.tree.map(flat, (transitions, valid))
+
+        # the rare extra trajectories (never on HalfCheetah): packed after one another
+        extra = budget + length
+        more = jax.tree.map(lambda x: jnp.zeros((tasks.shape[0], extra, *x.shape[2:]), x.dtype), transitions)
+        more_valid = jnp.zeros((tasks.shape[0], extra), bool)
+        start = steps
+        place = jax.vmap(lambda buf, x, at: jax.lax.dynamic_update_slice_in_dim(buf, x, at, 0))
+
+        def rows_of(flag, like):  # [M] -> broadcastable against like [M, ...]
+            return flag.reshape(-1, *([1] * (like.ndim - 1)))
+
+        def short(carry):
+            return jnp.any(carry[2] < budget)
+
+        def another(carry):
+            more, more_valid, steps, total, count, index, key = carry
+            key, k = jax.random.split(key)
+            t, v, r = jax.vmap(one, (0, 0, None, 0))(rows, tasks, index, jax.random.split(k, tasks.shape[0]))
+            take = steps < budget
+            at = steps - start
+            more = jax.tree.map(lambda b, x: jnp.where(rows_of(take, b), place(b, x, at), b), more, t)
+            more_valid = jnp.where(take[:, None], place(more_valid, v, at), more_valid)
+            steps = steps + take * v.sum(-1)
+            return more, more_valid, steps, total + take * r, count + take, index + 1, key
+
+        carry = (more, more_valid, steps, jnp.sum(returns * kept, -1), kept.sum(-1), first, k_more)
+        more, more_valid, steps, total, count, _, _ = jax.lax.while_loop(short, another, carry)
+        transitions = jax.tree.map(lambda a, b: jnp.concatenate([a, b], 1), transitions, more)
+        return Phase(transitions, jnp.concatenate([valid, more_valid], 1), total, count, steps)
+
+    def prior_choice(context, index, key):
+        del index
+        return prior_z(key) if use_encoder else context
+
+    def posterior_choice(params):
+        """The first trajectory from the prior (oyster's ``clear_z``), then the posterior given a
+        context batch of the draw's prior data (the task's encoder buffer just then)."""
+
+        def choose(row, index, key):
+            context, prior_transitions, prior_valid = row
+            if not use_encoder:
+                return context
+            k_ctx, k_post, k_prior = jax.random.split(key, 3)
+            sample = sample_valid(prior_transitions, prior_valid, k_ctx, config.embedding_batch_size)
+            z_post = posterior_z(params, context_features(sample), None, k_post)
+            return jnp.where(index == 0, prior_z(k_prior), z_post)
+
+        return choose
 
     def initial_collection(state: PEARLState) -> PEARLState:
         key, k_data = jax.random.split(state.rng())
         tasks = jnp.arange(config.num_train_tasks)
-        keys = jax.random.split(k_data, (config.num_train_tasks, initial_trajs, 2))
-        contexts = oracle(state.train_tasks, state.train_tasks)
-        train_tasks, contexts, keys = shard_tasks((state.train_tasks, contexts, keys))
-
-        def one(task, context, k):
-            z = prior_z(k[0]) if use_encoder else context
-            return run_trajectory(state.params, task, z, k[1], False)[:2]
-
-        per_task = jax.vmap(jax.vmap(one, (None, None, 0)), (0, 0, 0))
-        transitions, valid = per_task(train_tasks, contexts, keys)  # [P, K, T, ...]
-        transitions, valid = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), (transitions, valid))
+        contexts = oracle(state.train_tasks, context_pool(family.name, state.train_tasks, state.test_tasks))
+        train_tasks, contexts = shard_tasks((state.train_tasks, contexts))
+        phase = collect_trajectories(
+            state.params, train_tasks, contexts, config.num_initial_steps, prior_choice, k_data
+        )
         return state.replace(
-            replay=replay_lib.add_to_tasks(state.replay, tasks, transitions, valid),
-            context_replay=replay_lib.add_to_tasks(state.context_replay, tasks, transitions, valid),
+            replay=replay_lib.add_to_tasks(state.replay, tasks, phase.transitions, phase.valid),
+            context_replay=replay_lib.add_to_tasks(state.context_replay, tasks, phase.transitions, phase.valid),
             key=jax.random.key_data(key),
         )
 
     def collect(state: PEARLState, key):
-        """Prior phase, then posterior phase, on ``num_tasks_sample`` distinct training tasks."""
+        """``num_tasks_sample`` draws (with replacement, oyster's ``np.random.randint``): prior phase,
+        then posterior phase; the buffers written draw after draw as oyster does."""
         k_tasks, k_prior, k_post = jax.random.split(key, 3)
-        ids = jax.random.choice(k_tasks, config.num_train_tasks, (config.num_tasks_sample,), replace=False)
+        ids = jax.random.randint(k_tasks, (config.num_tasks_sample,), 0, config.num_train_tasks)
         tasks = state.train_tasks[ids]
-        contexts = oracle(tasks, state.train_tasks)
-        context_replay = replay_lib.clear_tasks(state.context_replay, ids)
+        contexts = oracle(tasks, context_pool(family.name, state.train_tasks, state.test_tasks))
+        tasks, contexts = shard_tasks((tasks, contexts))
+        prior = collect_trajectories(state.params, tasks, contexts, config.num_steps_prior, prior_choice, k_prior)
+        phases = [prior]
+        if config.num_extra_rl_steps_posterior > 0:
+            rows = (contexts, prior.transitions, prior.valid)
+            phases.append(
+                collect_trajectories(
+                    state.params,
+                    tasks,
+                    rows,
+                    config.num_extra_rl_steps_posterior,
+                    posterior_choice(state.params),
+                    k_post,
+                )
+            )
 
-        def prior_one(task, context, k):
-            z = prior_z(k[0]) if use_encoder else context
-            return run_trajectory(state.params, task, z, k[1], False)
+        def write(buffers, draw):
+            replay, context_replay = buffers
+            task, written = draw[0][None], [jax.tree.map(lambda x: x[None], d) for d in draw[1:]]
+            context_replay = replay_lib.clear_tasks(context_replay, task)
+            context_replay = replay_lib.add_to_tasks(context_replay, task, *written[0])
+            for transitions, valid in written:
+                replay = replay_lib.add_to_tasks(replay, task, transitions, valid)
+            return (replay, context_replay), None
 
-        keys = jax.random.split(k_prior, (config.num_tasks_sample, prior_trajs, 2))
-        tasks, contexts, keys = shard_tasks((tasks, contexts, keys))
-        transitions, valid, prior_returns = jax.vmap(jax.vmap(prior_one, (None, None, 0)))(tasks, contexts, keys)
-        transitions, valid = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), (transitions, valid))
-        replay = replay_lib.add_to_tasks(state.replay, ids, transitions, valid)
-        context_replay = replay_lib.add_to_tasks(context_replay, ids, transitions, valid)
-        if posterior_trajs == 0:
-            return state.replace(replay=replay, context_replay=context_replay), prior_returns.mean()
-
-        def posterior_one(task_id, task, context, index, k):
-            if use_encoder:  # oyster: the first trajectory after clear_z draws from the prior
-                sample = replay_lib.sample_from_tasks(context_replay, k[0], task_id[None], config.embedding_batch_size)
-                z_post = posterior_z(state.params, context_features(sample)[0], None, k[1])
-                z = jnp.where(index == 0, prior_z(k[2]), z_post)
-            else:
-                z = context
-            return run_trajectory(state.params, task, z, k[3], False)
-
-        keys = shard_tasks(jax.random.split(k_post, (config.num_tasks_sample, posterior_trajs, 4)))
-        index = jnp.arange(posterior_trajs)
-        one_task = jax.vmap(posterior_one, (None, None, None, 0, 0))
-        transitions, valid, post_returns = jax.vmap(one_task, (0, 0, 0, None, 0))(ids, tasks, contexts, index, keys)
-        transitions, valid = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), (transitions, valid))
-        replay = replay_lib.add_to_tasks(replay, ids, transitions, valid)
-        mean_return = jnp.concatenate([prior_returns.ravel(), post_returns.ravel()]).mean()
-        return state.replace(replay=replay, context_replay=context_replay), mean_return
+        draws = (ids, *[(p.transitions, p.valid) for p in phases])
+        (replay, context_replay), _ = jax.lax.scan(write, (state.replay, state.context_replay), draws)
+        returns = sum(p.returns.sum() for p in phases) / sum(p.trajectories.sum() for p in phases)
+        steps = sum(p.steps.sum() for p in phases).astype(jnp.float32)
+        stats = {"train_return": returns, "collect_steps": steps}
+        return state.replace(replay=replay, context_replay=context_replay), stats
 
     # --- learning -----------------------------------------------------------------------------
 
-    def gradient_step(params, target_v, opt_state, replay, context_replay, train_tasks, key):
+    def sample(replay, context_replay, train_contexts, key):
         k_tasks, k_ctx, k_batch, k_z, k_act = jax.random.split(key, 5)
         ids = jax.random.randint(k_tasks, (config.meta_batch,), 0, config.num_train_tasks)
         context = context_features(
@@ -401,11 +613,13 @@ def make_functions(
         data = (
             batch,
             context,
-            oracle(train_tasks[ids], train_tasks),
+            train_contexts[ids],
             jax.random.normal(k_z, (config.meta_batch, latent_size)),
             jax.random.normal(k_act, batch.action.shape),
         )
-        data = shard_tasks(data)  # every leaf [meta_batch, ...]
+        return shard_tasks(data)  # every leaf [meta_batch, ...]
+
+    def update(params, target_v, opt_state, data):
         (_, c_aux), c_grads = jax.value_and_grad(losses.critic, has_aux=True)(params, target_v, data)
         new_params, new_opt = dict(params), dict(opt_state)
         for name in ("q", "encoder") if use_encoder else ("q",):
@@ -423,11 +637,16 @@ def make_functions(
         target_v = optax.incremental_update(new_params["v"], target_v, config.tau)
         return new_params, target_v, new_opt, {**c_aux, **a_aux}
 
+    def gradient_step(params, target_v, opt_state, replay, context_replay, train_contexts, key):
+        return update(params, target_v, opt_state, sample(replay, context_replay, train_contexts, key))
+
     def train(state: PEARLState, key):
+        train_contexts = oracle(state.train_tasks, context_pool(family.name, state.train_tasks, state.test_tasks))
+
         def body(carry, k):
             params, target_v, opt_state = carry
             params, target_v, opt_state, metrics = gradient_step(
-                params, target_v, opt_state, state.replay, state.context_replay, state.train_tasks, k
+                params, target_v, opt_state, state.replay, state.context_replay, train_contexts, k
             )
             return (params, target_v, opt_state), metrics
 
@@ -440,42 +659,67 @@ def make_functions(
 
     # --- evaluation ---------------------------------------------------------------------------
 
-    def evaluate(params, tasks, train_pool, key, runs):
-        """Oyster's protocol, ``runs`` times per task: ``[N, eval trajectories]`` mean returns."""
-        contexts = oracle(tasks, train_pool)
+    def evaluate(params, tasks, pool, key, runs) -> Evaluation:
+        """Oyster's ``collect_paths``, ``runs`` times per task (one trajectory per loop turn)."""
+        budget = config.num_steps_per_eval
+        contexts = oracle(tasks, pool)
 
         def one(task, context, key):
-            def body(carry, inputs):
-                features, mask = carry
-                index, k = inputs
-                if use_encoder:
+            def more(carry):
+                return carry[2] < budget
+
+            def body(carry):
+                features, mask, steps, index, first, _, key = carry
+                key, k_post, k_prior, k_run = jax.random.split(key, 4)
+                if use_encoder:  # the prior until num_exp_traj_eval trajectories exist
                     informed = index >= config.num_exp_traj_eval
-                    z = jnp.where(informed, posterior_z(params, features, mask, k[0]), prior_z(k[1]))
+                    z = jnp.where(informed, posterior_z(params, features, mask, k_post), prior_z(k_prior))
                 else:
                     z = context
-                transitions, valid, ret = run_trajectory(params, task, z, k[2], True)
-                at = index * length
-                features = jax.lax.dynamic_update_slice_in_dim(features, context_features(transitions), at, 0)
-                mask = jax.lax.dynamic_update_slice_in_dim(mask, valid.astype(jnp.float32), at, 0)
-                return (features, mask), ret
+                transitions, valid, ret = run_trajectory(params, task, z, k_run, True)
+                features = jax.lax.dynamic_update_slice_in_dim(features, context_features(transitions), steps, 0)
+                mask = jax.lax.dynamic_update_slice_in_dim(mask, valid.astype(jnp.float32), steps, 0)
+                first = jnp.where(index == 0, ret, first)
+                return features, mask, steps + valid.sum(), index + 1, first, ret, key
 
-            features = jnp.zeros((eval_trajs * length, obs_size + action_size + 1))
-            mask = jnp.zeros(eval_trajs * length)
-            inputs = (jnp.arange(eval_trajs), jax.random.split(key, (eval_trajs, 3)))
-            return jax.lax.scan(body, (features, mask), inputs)[1]
+            slots = budget + length  # the last trajectory starts before the budget is met
+            zero = jnp.zeros(())
+            carry = (jnp.zeros((slots, obs_size + action_size + 1)), jnp.zeros(slots), 0, 0, zero, zero, key)
+            _, _, _, count, first, last, _ = jax.lax.while_loop(more, body, carry)
+            return first, last, count.astype(jnp.float32)
 
         tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, (tasks.shape[0], runs))))
-        return jax.vmap(jax.vmap(one, (None, None, 0)))(tasks, contexts, keys).mean(1)
+        out = jax.vmap(jax.vmap(one, (None, None, 0)))(tasks, contexts, keys)
+        return Evaluation(*(x.mean(1) for x in out))
 
-    return Functions(init, initial_collection, collect, train, gradient_step, evaluate)
+    return Functions(
+        config,
+        init,
+        initial_collection,
+        collect,
+        train,
+        gradient_step,
+        sample,
+        update,
+        evaluate,
+        collect_trajectories,
+    )
+
+
+def context_pool(family_name: str, train_tasks: jax.Array, test_tasks: jax.Array) -> jax.Array:
+    """The tasks whose statistics normalise the oracle context: all the env drew, train and test
+    (the authors' PEARL envs), but the training tasks on ``TRAIN_POOL_ONLY`` families."""
+    if family_name in TRAIN_POOL_ONLY:
+        return train_tasks
+    return jnp.concatenate([train_tasks, test_tasks])
 
 
 def iteration(fns: Functions, state: PEARLState) -> tuple[PEARLState, dict]:
     """One training iteration after the initial collection: collect, then the gradient steps."""
     key, k_collect, k_train = jax.random.split(state.rng(), 3)
-    state, train_return = fns.collect(state, k_collect)
+    state, stats = fns.collect(state, k_collect)
     state, metrics = fns.train(state, k_train)
-    return state.replace(key=jax.random.key_data(key)), {**metrics, "train_return": train_return}
+    return state.replace(key=jax.random.key_data(key)), {**metrics, **stats}
 
 
 def make_env(config: PEARLConfig, setting: trainer_lib.Setting):
@@ -491,16 +735,16 @@ def make_env(config: PEARLConfig, setting: trainer_lib.Setting):
 def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_lib.Trainer:
     """PEARL's trainer: a training step is one iteration; ``evaluate`` returns the test tasks'
     last-trajectory return ``[S, N]``, with ``return_prior`` (first trajectory) and
-    ``return_train`` (last trajectory on as many training tasks).
+    ``return_train`` (last trajectory on as many training tasks, drawn with replacement).
 
     Programs: ``init``, ``initial_collection`` (run by the first training call from step 0),
     ``run_chunk``, ``evaluate``.
     """
+    config = resolve(config, setting.env.name)
     env, family = make_env(config, setting)
     layout = trainer_lib.SeedLayout(setting.num_seeds, num_tasks=config.meta_batch)
-    fns = make_functions(config, env, family, setting.buffer_size, layout.shard_tasks)
+    fns = make_functions(config, env, family, replay_capacity(config, setting.buffer_size), layout.shard_tasks)
     init, init_program = layout.init(fns.init)
-    num_eval_train = min(config.num_test_tasks, config.num_train_tasks)
 
     run_one = trainer_lib.repeated(
         lambda state: iteration(fns, state), METRICS, lambda state: (state.params, state.target_v)
@@ -508,11 +752,11 @@ def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_l
 
     def evaluate_one(state: PEARLState, step):
         k_test, k_train, k_subset = jax.random.split(jax.random.fold_in(state.eval_rng(), step), 3)
-        runs = setting.eval_episodes  # oyster's num_evals
-        test = fns.evaluate(state.params, state.test_tasks, state.train_tasks, k_test, runs)
-        subset = jax.random.choice(k_subset, config.num_train_tasks, (num_eval_train,), replace=False)
-        train = fns.evaluate(state.params, state.train_tasks[subset], state.train_tasks, k_train, runs)
-        return {"return": test[:, -1], "return_prior": test[:, 0], "return_train": train[:, -1]}
+        pool = context_pool(family.name, state.train_tasks, state.test_tasks)
+        test = fns.evaluate(state.params, state.test_tasks, pool, k_test, config.num_evals)
+        subset = jax.random.randint(k_subset, (config.num_test_tasks,), 0, config.num_train_tasks)
+        train = fns.evaluate(state.params, state.train_tasks[subset], pool, k_train, config.num_evals)
+        return {"return": test.last, "return_prior": test.first, "return_train": train.last}
 
     initial_program = layout.program(fns.initial_collection, 0, donate=True)
     run_program = layout.program(run_one, (0, None, None), donate=True)
@@ -540,25 +784,26 @@ def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_l
 
 
 def check(config: PEARLConfig, setting: trainer_lib.Setting) -> None:
-    """Meta tasks only; schedules of whole trajectories; batches the buffers can serve."""
+    """Meta tasks only; buffers that hold one collection. (``--eval_episodes`` is not read: the
+    evaluation runs per task are ``--num_evals``, per env as the authors'.)"""
     if not registry.is_meta(setting.env.name):
         raise ValueError(f"--env={setting.env.name} is not a meta task; valid: {', '.join(registry.META_ENVS)}")
+    config = resolve(config, setting.env.name)
     length = setting.env.episode_length or meta.FAMILIES[setting.env.name].default_episode_length
-    for what in ("num_initial_steps", "num_steps_prior", "num_extra_rl_steps_posterior", "num_steps_per_eval"):
-        _trajectories(config, getattr(config, what), length, what)
-    if config.num_tasks_sample > config.num_train_tasks:
+    trajectories = nominal_trajectories(config.num_steps_per_eval, length)
+    if config.num_exp_traj_eval > trajectories:
         raise ValueError(
-            f"--num_tasks_sample={config.num_tasks_sample} exceeds --num_train_tasks={config.num_train_tasks}"
+            f"--num_exp_traj_eval={config.num_exp_traj_eval} exceeds the {trajectories} trajectories "
+            "of --num_steps_per_eval"
         )
-    if config.num_exp_traj_eval > config.num_steps_per_eval // length:
+    # one phase's whole trajectories end at most length - 1 steps past its budget
+    largest = max(config.num_initial_steps, config.num_steps_prior, config.num_extra_rl_steps_posterior) + length - 1
+    capacity = replay_capacity(config, setting.buffer_size)
+    if capacity < largest:
         raise ValueError(
-            f"--num_exp_traj_eval={config.num_exp_traj_eval} exceeds the {config.num_steps_per_eval // length} "
-            "trajectories of --num_steps_per_eval"
-        )
-    per_collection = max(config.num_initial_steps, config.num_steps_prior + config.num_extra_rl_steps_posterior)
-    if setting.buffer_size < per_collection:
-        raise ValueError(
-            f"--buffer_size={setting.buffer_size} (per task) is below one collection's {per_collection} transitions"
+            f"--buffer_size={setting.buffer_size} gives {capacity} transitions per task (at most "
+            f"{MAX_REPLAY_TRANSITIONS:,} over the {config.num_train_tasks} training tasks), below one "
+            f"collection's {largest}"
         )
 
 
@@ -571,7 +816,9 @@ ALGORITHM = base.Algorithm(
     run_name=lambda config: config.model + ("_oracle" if config.context == "oracle" else ""),
     presets={
         "paper": {},
-        # the authors' configs as shipped: n_train/n_eval inside env_params, so the launcher's 2 / 2
+        # the authors' vel configs as shipped: n_train/n_eval inside env_params, so the launcher's
+        # defaults 2 / 2 ran (PEARL/configs/default.py, launch_experiment.py); 5 draws with
+        # replacement from 2 tasks, per-task buffers of 1,000,000 (replay_capacity)
         "authors_task_counts": {"num_train_tasks": 2, "num_test_tasks": 2},
         "oracle": {"context": "oracle"},
     },
@@ -581,9 +828,8 @@ ALGORITHM = base.Algorithm(
         "eval_every": 10,
         "eval_episodes": 1,
         "checkpoint_every": 10,
-        "buffer_size": 50_000,
     },
     step_name="iterations",
     first_call_steps=1,
-    tasks_per_seed=lambda config: config.meta_batch,
+    tasks_per_seed=lambda config: config.meta_batch or _VEL["meta_batch"],
 )
