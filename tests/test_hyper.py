@@ -106,3 +106,50 @@ def test_action_gradient_flows_through_dynamic_network_only():
     grad_dynamic = jax.grad(lambda a: hyper.apply_dynamic(fixed, a).sum())(act)
     np.testing.assert_allclose(grad_full, grad_dynamic, rtol=1e-6, atol=1e-7)
     assert float(jnp.abs(grad_full).sum()) > 0
+
+
+def _numpy_hyper(params: dict, meta: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """The hypernetwork in float64 numpy, written from the paper's equations (an independent forward)."""
+
+    def dense(p, x):
+        return x @ np.asarray(p["kernel"]) + np.asarray(p["bias"])
+
+    primary, x = params["generator"]["primary"], meta
+    for name in sorted(k for k in primary if k.startswith("Dense")):  # widening layers, then their blocks
+        x = dense(primary[name], x)
+        i = int(name.split("_")[1])
+        block = primary[f"ResBlock_{i}"]
+        x = x + dense(block["Dense_1"], np.maximum(dense(block["Dense_0"], np.maximum(x, 0)), 0))
+    h = base
+    heads = sorted(k for k in params["generator"] if k.startswith("head_"))
+    for i, name in enumerate(heads):
+        out = dense(params["generator"][name], x)
+        fan_in = h.shape[-1]
+        fan_out = (out.shape[-1]) // (fan_in + 2)
+        w = out[:, : fan_in * fan_out].reshape(-1, fan_in, fan_out)
+        b, g = out[:, fan_in * fan_out : fan_in * fan_out + fan_out], out[:, fan_in * fan_out + fan_out :]
+        h = (1 + g) * np.einsum("bi,bio->bo", h, w) + b
+        if i < len(heads) - 1:
+            h = np.maximum(h, 0)
+    return h
+
+
+def test_float64_hypernetwork_computes_in_float64():
+    """Flax's dtype contract: float64 inputs and ``param_dtype`` give a float64 forward pass (no cast
+    down to float32 on the way), equal to a float64 numpy forward to 1e-12; the default stays float32."""
+    kwargs = dict(base_size=3, out_size=2, hidden_sizes=(8,), widths=(8, 16), blocks_per_width=1)
+    with jax.enable_x64(True):
+        net = hyper.HyperNetwork(**kwargs, param_dtype=jnp.float64)
+        meta = jax.random.normal(jax.random.key(0), (4, 5), jnp.float64)
+        base = jax.random.normal(jax.random.key(1), (4, 3), jnp.float64)
+        variables = net.init(jax.random.key(2), meta, base)
+        out = net.apply(variables, meta, base)
+        assert out.dtype == jnp.float64
+        assert all(p.dtype == jnp.float64 for p in jax.tree.leaves(variables))
+        expected = _numpy_hyper(jax.tree.map(np.asarray, variables["params"]), np.asarray(meta), np.asarray(base))
+        np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-12, atol=1e-14)
+    net32 = hyper.HyperNetwork(**kwargs)
+    variables32 = net32.init(jax.random.key(2), meta.astype(jnp.float32), base.astype(jnp.float32))
+    assert net32.apply(variables32, meta.astype(jnp.float32), base.astype(jnp.float32)).dtype == jnp.float32
+    layers = net32.apply(variables32, meta.astype(jnp.float32), method="generate")
+    assert layers[0].w.dtype == jnp.float32

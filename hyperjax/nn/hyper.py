@@ -25,13 +25,15 @@ import jax.numpy as jnp
 from hyperjax.nn import init as hinit
 
 LATENT_WIDTHS = (256, 512, 1024)
-# the primary network's and heads' compute dtype (parameters stay float32); the dynamic network,
-# its output and every gradient that leaves it are float32
+# the primary network's and heads' compute dtype, as Flax's ``dtype``: ``float32`` is Flax's
+# ``None`` (inferred from the inputs and parameters: float32 by default, float64 for float64 inputs and
+# ``param_dtype``), ``bfloat16`` mixed precision (the generated weights, the dynamic network and every
+# gradient that leaves it are then float32); parameters are ``param_dtype`` (float32 by default)
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def _compute(dtype: str):
-    """``None`` (flax infers float32 from the inputs, as before this option) or the dtype."""
+    """``None`` (Flax infers the dtype from the inputs and parameters) or the reduced dtype."""
     if dtype not in COMPUTE_DTYPES:
         raise ValueError(f"unknown compute dtype {dtype!r}; valid: {', '.join(COMPUTE_DTYPES)}")
     return None if dtype == "float32" else jnp.dtype(dtype)
@@ -71,12 +73,13 @@ def apply_dynamic(layers: Sequence[DynamicLayer], x: jax.Array) -> jax.Array:
     return x
 
 
-def _primary_dense(features: int, fan_in: int, variant: str, dtype: str = "float32") -> nn.Dense:
+def _primary_dense(features: int, fan_in: int, variant: str, dtype: str, param_dtype) -> nn.Dense:
     return nn.Dense(
         features,
         kernel_init=hinit.uniform(hinit.primary_weight_bound(fan_in, variant)),
         bias_init=hinit.uniform(hinit.torch_default_bias_bound(fan_in)),
         dtype=_compute(dtype),
+        param_dtype=param_dtype,
     )
 
 
@@ -85,12 +88,13 @@ class ResBlock(nn.Module):
 
     variant: str = "sac"
     dtype: str = "float32"
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         width = x.shape[-1]
-        h = _primary_dense(width, width, self.variant, self.dtype)(nn.relu(x))
-        h = _primary_dense(width, width, self.variant, self.dtype)(nn.relu(h))
+        h = _primary_dense(width, width, self.variant, self.dtype, self.param_dtype)(nn.relu(x))
+        h = _primary_dense(width, width, self.variant, self.dtype, self.param_dtype)(nn.relu(h))
         return x + h
 
 
@@ -105,14 +109,15 @@ class PrimaryNetwork(nn.Module):
     blocks_per_width: int = 2
     variant: str = "sac"
     dtype: str = "float32"
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, meta: jax.Array) -> jax.Array:
         x = meta
         for width in self.widths:
-            x = _primary_dense(width, x.shape[-1], self.variant, self.dtype)(x)
+            x = _primary_dense(width, x.shape[-1], self.variant, self.dtype, self.param_dtype)(x)
             for _ in range(self.blocks_per_width):
-                x = ResBlock(self.variant, self.dtype)(x)
+                x = ResBlock(self.variant, self.dtype, self.param_dtype)(x)
         return x
 
 
@@ -128,8 +133,10 @@ class WeightGenerator(nn.Module):
       hidden_sizes: hidden widths of the dynamic network (paper: one layer of 256).
       init_mode: ``authors`` or ``kaiming`` (see :mod:`hyperjax.nn.init`).
       variant: primary-network weight bound, ``sac`` or ``td3``.
-      dtype: compute dtype of the primary network and the heads (``COMPUTE_DTYPES``); the
-        generated weights are returned as float32.
+      dtype: compute dtype of the primary network and the heads (``COMPUTE_DTYPES``); with
+        ``bfloat16`` the generated weights are returned as float32, otherwise in the dtype Flax
+        infers (float64 for float64 inputs and ``param_dtype``).
+      param_dtype: the parameters' dtype (Flax's convention; float32).
     """
 
     base_size: int
@@ -140,13 +147,16 @@ class WeightGenerator(nn.Module):
     widths: Sequence[int] = LATENT_WIDTHS
     blocks_per_width: int = 2
     dtype: str = "float32"
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, meta: jax.Array) -> list[DynamicLayer]:
         """``meta [B, meta]`` -> list of :class:`DynamicLayer`."""
         if self.init_mode not in hinit.INIT_MODES:
             raise ValueError(f"unknown init mode {self.init_mode!r}; valid: {', '.join(hinit.INIT_MODES)}")
-        z = PrimaryNetwork(self.widths, self.blocks_per_width, self.variant, self.dtype, name="primary")(meta)
+        z = PrimaryNetwork(
+            self.widths, self.blocks_per_width, self.variant, self.dtype, self.param_dtype, name="primary"
+        )(meta)
         q_z = hinit.predict_latent_second_moment(meta.shape[-1], self.widths, self.blocks_per_width, self.variant)
         sizes = (self.base_size, *self.hidden_sizes, self.out_size)
         layers = []
@@ -163,9 +173,11 @@ class WeightGenerator(nn.Module):
                 kernel_init=hinit.uniform(bound),
                 bias_init=nn.initializers.zeros,
                 dtype=_compute(self.dtype),
+                param_dtype=self.param_dtype,
                 name=f"head_{i}",
             )(z)
-            out = out.astype(jnp.float32)  # the dynamic network runs in float32
+            # the dynamic network runs in float32 at least (bf16 heads' output is cast up; float64 stays)
+            out = out.astype(jnp.promote_types(out.dtype, jnp.float32))
             w, b, g = jnp.split(out, [fan_in * fan_out, fan_in * fan_out + fan_out], axis=-1)
             layers.append(DynamicLayer(w.reshape(*w.shape[:-1], fan_in, fan_out), b, g))
         return layers
@@ -185,6 +197,7 @@ class HyperNetwork(nn.Module):
     widths: Sequence[int] = LATENT_WIDTHS
     blocks_per_width: int = 2
     dtype: str = "float32"
+    param_dtype: jnp.dtype = jnp.float32
 
     def setup(self):
         self.generator = WeightGenerator(
@@ -196,6 +209,7 @@ class HyperNetwork(nn.Module):
             self.widths,
             self.blocks_per_width,
             self.dtype,
+            self.param_dtype,
         )
 
     def generate(self, meta: jax.Array) -> list[DynamicLayer]:
