@@ -1,6 +1,7 @@
 """The critic-gradient analysis (Fig. 3): the least-squares gradient and the cosine similarity on toy
 problems with known answers, the discounted, bootstrapped return, and snapshots of a real run."""
 
+import argparse
 import subprocess
 import sys
 
@@ -176,11 +177,25 @@ def test_snapshots_restore_bit_exactly_and_the_cli_analyses_them(tmp_path):
 
     cmd = [sys.executable, "-m", "hyperjax.experiments.gradient_accuracy", f"--run={logdir}", "--num_states=3"]
     cmd += ["--num_actions=4", f"--out={tmp_path / 'fig'}"]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    subprocess.run([*cmd, "--last_step=100"], check=True, capture_output=True, text=True, timeout=600)
     rows = (tmp_path / "run" / "gradient_accuracy.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3 * 2 * 3  # header + snapshots x seeds x states
+    assert len(rows) == 1 + 2 * 2 * 3  # header + snapshots (0 and 100) x seeds x states
+    assert "100: " in (tmp_path / "fig" / "gradient_accuracy.md").read_text()
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)  # adds the 200 snapshot
+    rows = (tmp_path / "run" / "gradient_accuracy.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 2 * 3
     assert (tmp_path / "fig" / "gradient_accuracy.png").stat().st_size > 0
     assert "| mlp |" in (tmp_path / "fig" / "gradient_accuracy.md").read_text()
 
     bad = subprocess.run(cmd[:3] + [f"--run={tmp_path / 'nowhere'}"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_fig3_at_paper_scale_analyses_the_authors_snapshots_0_to_590k():
+    from experiments import fig4
+
+    runs = fig4.runs("paper", ["hopper"])
+    paper = fig4.gradient_report(argparse.Namespace(out="out", scale="paper"), "runs", runs).action
+    cpu = fig4.gradient_report(argparse.Namespace(out="out", scale="cpu"), "runs", runs).action
+    assert "--last_step=590000" in paper and not any(c.startswith("--last_step") for c in cpu)
+    assert "--snapshot_every=10000" in runs[0].flags

@@ -33,19 +33,28 @@ flags.DEFINE_string("out", None, "Folder of the figure and table; unset: only th
 flags.DEFINE_integer("num_states", ga.GradientConfig.num_states, "States per snapshot and seed (paper: 15).")
 flags.DEFINE_integer("num_actions", ga.GradientConfig.num_actions, "Actions per state, the actor's included (15).")
 flags.DEFINE_integer("seed", 0, "Key of the states and perturbations (fold_in with the step and seed).")
+flags.DEFINE_integer(
+    "last_step",
+    None,
+    "Analyse and summarise only snapshots up to this step (the authors' bias_test.py: 0 to 590,000, "
+    "range(0, 600000, 10000)); unset: all.",
+    lower_bound=0,
+)
 
 COLUMNS = ("step", "seed", "state", "cs", "true_norm", "model_norm", "steps")
 CSV_NAME = "gradient_accuracy.csv"
 
 
-def analyse_run(logdir: str, config: ga.GradientConfig, seed: int = 0, log=print) -> list[float]:
-    """Adds the snapshots of ``logdir`` not yet in its CSV; returns the seconds each one took."""
+def analyse_run(
+    logdir: str, config: ga.GradientConfig, seed: int = 0, log=print, last_step: int | None = None
+) -> list[float]:
+    """Adds the snapshots of ``logdir`` (up to ``last_step``) not yet in its CSV; returns the seconds each took."""
     algo, run_config, agent_config = runner.load_config(logdir)
     algorithm = algorithms.get(algo)
     mngr = trained.snapshot_manager(logdir)
     path = os.path.join(logdir, CSV_NAME)
     done = {int(r["step"]) for r in read_rows(path)} if os.path.exists(path) else set()
-    todo = [s for s in sorted(mngr.all_steps()) if s not in done]
+    todo = [s for s in sorted(mngr.all_steps()) if s not in done and (last_step is None or s <= last_step)]
     if not todo:
         return []
     env = runner.env_spec(run_config).make()
@@ -87,13 +96,14 @@ def label_of(logdir: str) -> tuple[str, str, str]:
     return algo, run_config.env, algorithms.get(algo).run_name(agent_config)
 
 
-def summarise(runs: list[str]) -> dict:
+def summarise(runs: list[str], last_step: int | None = None) -> dict:
     """Per label: ``cs`` (all states), ``steps [T]``, per step ``above_25``, ``above_75``, ``mean``,
-    and ``q1``/``q3`` of the per-(run, seed) mean CS at that step."""
+    and ``q1``/``q3`` of the per-(run, seed) mean CS at that step (snapshots up to ``last_step``)."""
     groups: dict[str, list[dict]] = {}
     for logdir in runs:
         _, env, label = label_of(logdir)
         rows = read_rows(os.path.join(logdir, CSV_NAME))
+        rows = [r for r in rows if last_step is None or int(r["step"]) <= last_step]
         for r in rows:
             r["key"] = (logdir, r["seed"])
         groups.setdefault(label, []).extend(rows)
@@ -185,7 +195,9 @@ def main(argv) -> None:
             raise ValueError("--num_actions must be >= 2 and --num_states >= 1")
         seconds = {}
         for logdir in flags_.run:
-            times = analyse_run(logdir, config, flags_.seed, log=lambda m: print(m, file=sys.stderr))
+            times = analyse_run(
+                logdir, config, flags_.seed, log=lambda m: print(m, file=sys.stderr), last_step=flags_.last_step
+            )
             if times:
                 seconds[logdir] = times
     except (ValueError, checkpoint.CheckpointError) as e:
@@ -193,7 +205,7 @@ def main(argv) -> None:
         sys.exit(1)
     if flags_.out:
         os.makedirs(flags_.out, exist_ok=True)
-        summary = summarise(flags_.run)
+        summary = summarise(flags_.run, flags_.last_step)
         algo, env, _ = label_of(flags_.run[0])
         scale = " (CPU scale)" if any("cpu" in r for r in flags_.run) else ""
         envs = sorted({label_of(r)[1] for r in flags_.run})
