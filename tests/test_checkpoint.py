@@ -83,3 +83,43 @@ def test_a_setting_added_since_the_run_began_matches_its_default(tmp_path):
         checkpoint.restore_latest(mngr, abstract, {"run.seed": 0, "agent.num_envs": 4}, defaults=defaults)
     with pytest.raises(checkpoint.CheckpointError, match=r"agent.num_envs: saved None vs now 1"):
         checkpoint.restore_latest(mngr, abstract, {"run.seed": 0, "agent.num_envs": 1})  # no defaults: refused
+
+
+def _two_checkpoints(tmp_path):
+    """Checkpoints 1 and 2 of a state whose arrays differ between them."""
+    mngr = checkpoint.manager(str(tmp_path / "ckpt"))
+    for step in (1, 2):
+        state = _State(
+            critic={"w": jax.random.normal(jax.random.key(step), (64, 64))},
+            target_critic={"w": -jnp.ones((2, 3))},
+            empty=jnp.zeros(0),
+        )
+        checkpoint.save(mngr, step, state, {"run.seed": 0})
+    return mngr, jax.eval_shape(lambda: state)
+
+
+def _largest_file(directory):
+    """The largest array data file (random numbers do not compress, so it holds ``critic['w']``)."""
+    return max((p for p in (directory / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_bit"])
+def test_a_damaged_latest_checkpoint_falls_back_to_the_intact_one(tmp_path, damage):
+    mngr, abstract = _two_checkpoints(tmp_path)
+    victim = _largest_file(tmp_path / "ckpt" / "2")
+    data = bytearray(victim.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0x10
+    victim.write_bytes(bytes(data))
+    lines = []
+    restored, step = checkpoint.restore_latest(mngr, abstract, {"run.seed": 0}, warn=lines.append)
+    assert step == 1
+    np.testing.assert_array_equal(restored.critic["w"], jax.random.normal(jax.random.key(1), (64, 64)))
+    assert len(lines) == 1 and "skipped checkpoint 2" in lines[0] and "trying checkpoint 1" in lines[0], lines
+    # both damaged: one error naming them, not a traceback from orbax
+    victim = _largest_file(tmp_path / "ckpt" / "1")
+    victim.write_bytes(victim.read_bytes()[:10])
+    with pytest.raises(checkpoint.CheckpointError, match=r"every checkpoint .* is damaged \(2, 1\)"):
+        checkpoint.restore_latest(mngr, abstract, {"run.seed": 0}, warn=lines.append)

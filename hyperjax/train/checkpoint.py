@@ -8,9 +8,17 @@ path, so fields that change order cannot swap, and a state whose structure diffe
 naming the first path that differs. Any pytree works, including MJX data with zero-size arrays,
 which orbax refuses to write (they are rebuilt as zeros), and typed PRNG keys (saved as their
 key data).
+
+Integrity: each array's CRC-32 (of the bytes written) is saved in the ``structure`` item and checked
+after reading, so a damaged checkpoint (truncated or bit-flipped files) is never taken for a good one;
+``restore_latest`` then falls back to the newest intact checkpoint, saying in one line which it
+skipped and why. (Arrays that this process cannot see whole, sharded over several processes, carry
+no checksum.)
 """
 
 import os
+import sys
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +28,17 @@ import orbax.checkpoint as ocp
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing or belongs to another run."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint's files cannot be read, or what they hold is not what was written."""
+
+
+def _crc32(x) -> int | None:
+    """CRC-32 of a leaf's bytes as saved; None where this process holds only some of its shards."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return None
+    return zlib.crc32(np.ascontiguousarray(np.asarray(_savable(x))).tobytes())
 
 
 def manager(directory: str, max_to_keep: int = 2) -> ocp.CheckpointManager:
@@ -49,7 +68,11 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
     # orbax names arrays by their dict keys; tree paths hold characters it would split on, so the
     # arrays go by position and the ``structure`` item maps each position to its path and shape
     arrays = {str(i): _savable(x) for i, x in enumerate(leaves) if np.size(x) > 0}
-    structure = {"paths": paths, "shapes": [list(np.shape(x)) for x in leaves]}
+    structure = {
+        "paths": paths,
+        "shapes": [list(np.shape(x)) for x in leaves],
+        "crc32": [_crc32(x) if np.size(x) > 0 else None for x in leaves],
+    }
     mngr.save(
         step,
         args=ocp.args.Composite(
@@ -67,8 +90,9 @@ def restore_latest(
     config: dict,
     ignore: tuple[str, ...] = (),
     defaults: dict | None = None,
+    warn=None,
 ):
-    """Restores the latest complete checkpoint.
+    """Restores the newest intact checkpoint.
 
     Args:
       mngr: from :func:`manager`.
@@ -77,32 +101,57 @@ def restore_latest(
       ignore: config keys allowed to differ (e.g. ``total_steps`` to extend a run).
       defaults: the default of each key; a key the saved config lacks (a setting added to
         hyperjax after the run began) matches its default.
+      warn: ``str -> None``, told in one line of each damaged checkpoint skipped (default: stderr).
 
     Returns:
       ``(state, step)``.
 
     Raises:
-      CheckpointError: no checkpoint, or one written with another config.
+      CheckpointError: no checkpoint, every one damaged, or one written with another config.
     """
-    step = mngr.latest_step()
-    if step is None:
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    steps = sorted(mngr.all_steps(), reverse=True)
+    if not steps:
         raise CheckpointError(f"--resume: no checkpoint in {mngr.directory}; run once without --resume first")
+    skipped = []
+    for step in steps:
+        try:
+            saved = _read_json(mngr, step)
+            _check_config(mngr, saved["config"], config, ignore, defaults)
+            state = _read(mngr, step, abstract_state, saved["structure"])
+        except DamagedCheckpoint as e:
+            skipped.append(step)
+            older = [s for s in steps if s < step]
+            then = f"trying checkpoint {older[0]}" if older else "no older checkpoint is left"
+            warn(f"warning: skipped checkpoint {step} in {mngr.directory}: {e}; {then}")
+            continue
+        return state, step
+    raise CheckpointError(
+        f"--resume: every checkpoint in {mngr.directory} is damaged ({', '.join(map(str, skipped))}); "
+        "nothing to resume from"
+    )
+
+
+def _read_json(mngr: ocp.CheckpointManager, step: int) -> dict:
+    """The ``structure`` and ``config`` items of checkpoint ``step`` (no arrays)."""
     try:
-        saved = mngr.restore(
+        return mngr.restore(
             step, args=ocp.args.Composite(structure=ocp.args.JsonRestore(), config=ocp.args.JsonRestore())
         )
-    except (FileNotFoundError, KeyError, ValueError) as e:
-        where = f"checkpoint {step} in {mngr.directory}"
-        raise CheckpointError(f"--resume: {where} is unreadable or written by an older hyperjax ({e})") from e
+    except Exception as e:  # noqa: BLE001 - whatever orbax raises on a damaged file is damage
+        raise DamagedCheckpoint(f"its metadata is unreadable ({type(e).__name__})") from e
+
+
+def _check_config(mngr, saved_config: dict, config: dict, ignore, defaults) -> None:
+    """Raises CheckpointError naming each key where the saved config differs from ``config``."""
     # the config is checked before any array is read (a replay buffer can be gigabytes)
-    saved_config = {**{k: v for k, v in (defaults or {}).items() if k in config}, **saved["config"]}
+    saved_config = {**{k: v for k, v in (defaults or {}).items() if k in config}, **saved_config}
     diff = sorted(
         k for k in set(saved_config) | set(config) if k not in ignore and saved_config.get(k) != config.get(k)
     )
     if diff:
         details = ", ".join(f"{k}: saved {saved_config.get(k)!r} vs now {config.get(k)!r}" for k in diff)
         raise CheckpointError(f"--resume: the checkpoint in {mngr.directory} is of another config ({details})")
-    return _read(mngr, step, abstract_state, saved["structure"]), step
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
@@ -115,10 +164,27 @@ def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
 
 
 def _read(mngr: ocp.CheckpointManager, step: int, abstract_state, structure: dict):
-    """Checkpoint ``step``'s arrays as ``abstract_state`` (``structure``: its saved paths and shapes)."""
+    """Checkpoint ``step``'s arrays as ``abstract_state`` (``structure``: its saved paths and shapes),
+    each checked against its saved CRC-32. Raises DamagedCheckpoint if a file is unreadable or an
+    array differs from what was written."""
     targets = _targets(abstract_state, structure, mngr.directory)
-    arrays = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(targets)))["state"]
+    try:
+        arrays = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(targets)))["state"]
+    except Exception as e:  # noqa: BLE001 - a truncated or garbled file raises whatever its reader raises
+        raise DamagedCheckpoint(f"its arrays are unreadable ({type(e).__name__})") from e
+    _verify(arrays, structure)
     return _rebuild(abstract_state, arrays, structure, mngr.directory)
+
+
+def _verify(arrays: dict, structure: dict) -> None:
+    """Raises DamagedCheckpoint naming the first array whose CRC-32 differs from the saved one."""
+    for index, expected in enumerate(structure.get("crc32", [])):  # older checkpoints have none
+        array = arrays.get(str(index))
+        if expected is None or array is None:
+            continue
+        actual = _crc32(array)
+        if actual is not None and actual != expected:
+            raise DamagedCheckpoint(f"{structure['paths'][index]} differs from what was written (CRC-32 mismatch)")
 
 
 def _sharding(a):
