@@ -1,6 +1,8 @@
 """Agent maths that a learning curve cannot show: the SA-Hyper actor step skips the primary
 network's backward pass (paper Fig. 2), and TD3's delayed policy update."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -118,3 +120,29 @@ def test_library_compiler_options_change_no_result():
         results.append((state, metrics))
     for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sac_paper_preset_per_task_and_its_critic_learning_rates():
+    """The authors' SAC usage notes (SAC/main.py:176-177): lr 1e-4 and 10,001 random steps on
+    HalfCheetah, 1e-5 on the other tasks; their --lr is the policy's, the plain critics' and alpha's,
+    and the hypernetwork critics keep 5e-5. Other envs: the code's defaults."""
+    cheetah, hopper = sac.ALGORITHM.make_config(env="halfcheetah"), sac.ALGORITHM.make_config(env="Hopper-v5")
+    assert (cheetah.actor_lr, cheetah.plain_critic_lr, cheetah.alpha_lr, cheetah.start_steps) == (1e-4,) * 3 + (10_001,)
+    assert (hopper.actor_lr, hopper.plain_critic_lr, hopper.alpha_lr, hopper.start_steps) == (1e-5,) * 3 + (1001,)
+    assert sac.ALGORITHM.make_config(env="pendulum") == sac.SACConfig() == sac.ALGORITHM.make_config("code_defaults")
+    assert sac.ALGORITHM.make_config(env="halfcheetah", actor_lr=3e-4).actor_lr == 3e-4  # overrides win
+    assert sac.critic_learning_rate(cheetah) == 5e-5  # sa_hyper: --hyper_lr
+    assert sac.critic_learning_rate(dataclasses.replace(cheetah, critic="mlp")) == 1e-4  # --lr
+    assert sac.critic_learning_rate(dataclasses.replace(cheetah, critic="mlp", critic_lr=2e-3)) == 2e-3
+    assert not sac.SACConfig().sample_with_replacement and td3.TD3Config().sample_with_replacement
+    assert td3.ALGORITHM.make_config(env="halfcheetah") == td3.TD3Config()  # TD3: one setting for all tasks
+
+
+def test_sac_evaluates_tanh_mean_and_logs_the_pre_tanh_mean():
+    config = sac.SACConfig(critic="mlp", critic_overrides=dict(hidden_sizes=(8,)), actor_hidden_sizes=(8,))
+    agent = sac.make_agent(config, obs_size=3, action_size=2)
+    state = agent.init(jax.random.key(0))
+    obs = 5.0 * jnp.ones(3)
+    mean = sac.make_networks(config, 2)[1].apply(state.actor_params, obs[None])[0][0]
+    np.testing.assert_array_equal(agent.eval_policies["pre_tanh"](state, obs), mean)
+    np.testing.assert_allclose(agent.act(state, obs), np.tanh(mean), rtol=1e-6)

@@ -1,5 +1,6 @@
 """Native-physics path: Gymnasium envs stepped by MuJoCo's C engine, trained by the host loop."""
 
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,45 @@ def test_sac_learns_hopper_v5_on_native_mujoco(tmp_path):
     rows = logger.read_csv(os.path.join(result["logdir"], "metrics.csv"))
     assert float(rows[0]["return_mean"]) < 40
     assert max(float(r["return_mean"]) for r in rows[1:]) > 120, [r["return_mean"] for r in rows]
+
+
+def test_host_loop_evaluation_policies_reach_gymnasium_unclipped():
+    """An extra evaluation policy's actions go to Gymnasium as they are: MuJoCo clamps the controls
+    (same motion) but the control cost is charged on the raw action (HalfCheetah: 0.1 * sum a^2), and
+    both policies start from the same states, at every evaluation (``same_eval_starts``)."""
+    from hyperjax.agents import base
+    from hyperjax.train import host_loop, loop
+
+    ones = lambda state, obs, key=None: np.ones(6, np.float32) + 0 * obs[:6]  # noqa: E731
+    agent = base.Agent(
+        init=lambda key: {},
+        explore=ones,
+        act=ones,
+        update=lambda state, batch, key, step: (state, {}),
+        eval_policies={"raw": lambda state, obs: 3.0 * ones(state, obs)},  # clamped to 1 by MuJoCo
+    )
+    train_env, eval_env = native.VecEnv("HalfCheetah-v5", 1, 10), native.VecEnv("HalfCheetah-v5", 2, 10)
+    config = loop.LoopConfig(2, 0, 3, 10, eval_episodes=2, episode_length=10, same_eval_starts=True)
+    trainer = host_loop.make_trainer(agent, train_env, eval_env, config)
+    assert trainer.extra_returns == ("return_raw",)
+    state = trainer.init(jax.random.key(0)[None])
+    first, later = trainer.evaluate(state, 0), trainer.evaluate(state, 5000)
+    assert first["return"].shape == (1, 2) and first["return"][0, 0] != first["return"][0, 1]
+    np.testing.assert_allclose(first["return_raw"], first["return"] - 10 * 0.1 * 6 * (9 - 1), rtol=1e-6)
+    np.testing.assert_array_equal(first["return"], later["return"])
+
+
+def test_sac_cli_takes_the_paper_preset_of_its_env_and_logs_the_authors_evaluation(tmp_path):
+    logdir = str(tmp_path / "cheetah")
+    cmd = [sys.executable, "-m", "hyperjax.experiments.sac", "--env=HalfCheetah-v5", "--critic=mlp"]
+    cmd += ["--total_steps=10", "--eval_every=10", "--checkpoint_every=10", "--eval_episodes=1", "--episode_length=10"]
+    cmd += ["--batch_size=4", "--buffer_size=100", "--actor_hidden_sizes=8", '--critic_overrides={"hidden_sizes": [8]}']
+    cmd += ["--alpha_lr=0.001", f"--logdir={logdir}"]  # an explicit flag beats the preset
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(os.path.join(logdir, "config.json")) as f:
+        agent = {k.removeprefix("agent."): v for k, v in json.load(f).items()}
+    assert (agent["actor_lr"], agent["plain_critic_lr"], agent["start_steps"]) == (1e-4, 1e-4, 10_001)
+    assert agent["alpha_lr"] == 0.001 and agent["sample_with_replacement"] is False and agent["same_eval_starts"]
+    rows = logger.read_csv(os.path.join(logdir, "metrics.csv"))
+    assert all(np.isfinite(float(r["return_pre_tanh_mean"])) for r in rows)
