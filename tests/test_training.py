@@ -283,7 +283,7 @@ def test_td3_batch_larger_than_start_steps():
 
 
 def test_resume_errors(tmp_path):
-    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint in"):
+    with pytest.raises(ValueError, match="--resume: no run in"):
         runner.run("sac", _run(tmp_path, "none", total_steps=1000, resume=True), _tiny_agent(), False)
     runner.run("sac", _run(tmp_path, "a", total_steps=1000), _tiny_agent(), False)
     with pytest.raises(ValueError, match="already holds a run; pass --resume"):
@@ -291,6 +291,49 @@ def test_resume_errors(tmp_path):
     other = dataclasses.replace(_tiny_agent(), gamma=0.9)
     with pytest.raises(checkpoint.CheckpointError, match=r"another config \(agent.gamma: saved 0.99 vs now 0.9\)"):
         runner.run("sac", _run(tmp_path, "a", total_steps=2000, resume=True), other, False)
+    with pytest.raises(ValueError, match=r"--total_steps=500 is below the run's latest checkpoint \(step 1000\)"):
+        runner.run("sac", _run(tmp_path, "a", total_steps=500, eval_every=500, resume=True), _tiny_agent(), False)
+    with pytest.raises(ValueError, match="holds a sac run, not td3: resume it with python -m hyperjax.experiments.sac"):
+        runner.run("td3", _run(tmp_path, "a", total_steps=2000, resume=True), _tiny_agent("td3"), False)
+
+
+def test_a_run_killed_during_its_first_save_starts_over_keeping_its_logs(tmp_path, capfd):
+    """What SIGKILL during the first checkpoint's write leaves (logs, and orbax's unfinished temporary
+    folder) is neither a resumable run nor a taken folder: ``--resume`` and a new run both start from
+    step 0 and move the old logs aside, with one line."""
+    runner.run("sac", _run(tmp_path, "a", total_steps=1000), _tiny_agent(), False)
+    ckpts = tmp_path / "a" / "checkpoints"
+    (ckpts / "1000").rename(ckpts / "1000.orbax-checkpoint-tmp-1765000000")
+    old_rows = (tmp_path / "a" / "metrics.csv").read_text()
+    capfd.readouterr()
+    result = runner.run("sac", _run(tmp_path, "a", total_steps=1000, resume=True), _tiny_agent(), False)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert result["step"] == 1000 and any("no complete checkpoint" in line for line in err), err
+    (aside,) = tmp_path.joinpath("a").glob("previous_*")
+    assert (aside / "metrics.csv").read_text() == old_rows and (aside / "config.json").exists()
+
+
+def test_a_run_folder_is_held_by_one_process(tmp_path):
+    from hyperjax.experiments import rundir
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from hyperjax.experiments import rundir; "
+            f"held = rundir.Lock({str(tmp_path / 'a')!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ValueError, match=rf"{tmp_path / 'a'} is in use by process {holder.pid} on "):
+            runner.run("sac", _run(tmp_path, "a", total_steps=1000), _tiny_agent(), False)
+    finally:
+        holder.kill()
+        holder.wait()
+    rundir.Lock(str(tmp_path / "a")).release()  # the kernel dropped the dead holder's lock
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ import numpy as np
 from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.envs import registry
+from hyperjax.experiments import rundir
 from hyperjax.train import checkpoint, distributed, logger, video
 from hyperjax.train import trainer as trainer_lib
 
@@ -290,15 +291,24 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
     """
     validate(algo, run_config, agent_config)
     primary = distributed.is_primary()  # with several processes, process 0 alone logs and prints
-    verbose = verbose and primary
     logdir = run_config.logdir or default_logdir(algo, run_config, agent_config)
-    ckpt_dir = os.path.join(logdir, "checkpoints")
-    has_run = os.path.isdir(ckpt_dir) and bool(os.listdir(ckpt_dir))
-    if not run_config.resume and has_run:
-        raise ValueError(f"{logdir} already holds a run; pass --resume to continue it, or choose another --logdir")
-    if run_config.resume and not has_run:  # before anything is created
-        raise checkpoint.CheckpointError(f"--resume: no checkpoint in {ckpt_dir}; run once without --resume first")
     os.makedirs(logdir, exist_ok=True)
+    lock = rundir.Lock(logdir) if primary else None  # one process per run folder
+    try:
+        resume, stale = rundir.decide(logdir, algo, run_config.resume, run_config.total_steps)
+        (resume,) = distributed.agree((resume,))  # process 0 decides (it alone moves files)
+        if stale and primary:
+            print(rundir.move_aside(logdir, stale, run_config.resume), file=sys.stderr)
+        run_config = dataclasses.replace(run_config, resume=resume)
+        return _train(algo, run_config, agent_config, logdir, verbose and primary, primary)
+    finally:
+        if lock:
+            lock.release()
+
+
+def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose: bool, primary: bool) -> dict:
+    """``run`` once its folder is held and its start decided (``rundir.decide``)."""
+    ckpt_dir = os.path.join(logdir, rundir.CHECKPOINTS)
 
     algorithm = algorithms.get(algo)
     with _StopRequests() as stop:  # until the first training call returns: signals end the run at once
