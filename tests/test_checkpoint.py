@@ -123,3 +123,31 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_intact_one(tmp_path, dama
     victim.write_bytes(victim.read_bytes()[:10])
     with pytest.raises(checkpoint.CheckpointError, match=r"every checkpoint .* is damaged \(2, 1\)"):
         checkpoint.restore_latest(mngr, abstract, {"run.seed": 0}, warn=lines.append)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KB filesystem (tmpfs; needs root, skipped elsewhere)."""
+    import subprocess
+
+    path = tmp_path / "small"
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (not root)")
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk, caplog):
+    mngr = checkpoint.manager(str(small_disk / "ckpt"))
+    checkpoint.save(mngr, 1, {"w": jnp.ones(10)}, {"run.seed": 0})
+    with pytest.raises(checkpoint.CheckpointError) as error:
+        checkpoint.save(mngr, 2, {"w": jax.random.normal(jax.random.key(0), (200_000,))}, {"run.seed": 0})
+    assert str(error.value) == (
+        f"could not write checkpoint 2 to {small_disk / 'ckpt'} (No space left on device); "
+        "the last complete checkpoint (step 1) is kept"
+    )
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "orbax's thread errors reached the log"
+    assert mngr.all_steps() == [1]
+    restored, step = checkpoint.restore_latest(mngr, jax.eval_shape(lambda: {"w": jnp.ones(10)}), {"run.seed": 0})
+    assert step == 1 and float(restored["w"].sum()) == 10.0

@@ -153,7 +153,7 @@ def main(algo: str, argv) -> None:
         sys.exit(130)
     except KeyboardInterrupt:  # a second Ctrl-C (or one before training began): out at once
         print(
-            "\ninterrupted: stopped at once, nothing saved; --resume continues from the last checkpoint",
+            "\ninterrupted: stopped at once; --resume continues from the last complete checkpoint",
             file=sys.stderr,
         )
         sys.exit(130)

@@ -126,6 +126,21 @@ class _StopRequests:
         self.signal_name = signal.Signals(signum).name
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the second Ctrl-C is immediate
 
+    def _record(self, signum, frame):
+        del frame
+        self.signal_name = self.signal_name or signal.Signals(signum).name
+
+    @contextlib.contextmanager
+    def shielded(self):
+        """Signals during a checkpoint's write wait for it to finish: they are recorded (the run then
+        stops, saved), never raised inside orbax's writers."""
+        handlers = {sig: signal.signal(sig, self._record) for sig in self._previous}
+        try:
+            yield
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -328,7 +343,8 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
         def snapshot(step: int) -> None:
             if run_config.snapshot_every and step % run_config.snapshot_every == 0:
                 if step not in snapshots.all_steps():  # a resumed run reaches it again, bit-exactly
-                    checkpoint.save(snapshots, step, trainer.snapshot(state), config)
+                    with stop.shielded():
+                        checkpoint.save(snapshots, step, trainer.snapshot(state), config)
 
         if run_config.video_every:  # built once: video.record compiles its rollout once per agent
             spec = env_spec(run_config)
@@ -442,7 +458,8 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
                 # process 0's clock and signals decide for all processes: they must call alike
                 num_steps, timed_out, stopping = distributed.agree((num_steps, timed_out, bool(stop.signal_name)))
                 if step % run_config.checkpoint_every == 0 or step == run_config.total_steps or timed_out or stopping:
-                    checkpoint.save(mngr, step, state, config)
+                    with stop.shielded():
+                        checkpoint.save(mngr, step, state, config)
                     last_ckpt, last_save_time = step, time.perf_counter()
                 if progress:
                     msg = f"last eval return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"

@@ -16,7 +16,9 @@ skipped and why. (Arrays that this process cannot see whole, sharded over severa
 no checksum.)
 """
 
+import logging
 import os
+import re
 import sys
 import zlib
 
@@ -73,15 +75,48 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
         "shapes": [list(np.shape(x)) for x in leaves],
         "crc32": [_crc32(x) if np.size(x) > 0 else None for x in leaves],
     }
-    mngr.save(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(arrays),
-            structure=ocp.args.JsonSave(structure),
-            config=ocp.args.JsonSave(config),
-        ),
-    )
-    mngr.wait_until_finished()
+    try:
+        with _OrbaxErrorsSilenced():  # a failed write is reported once, below, not by each of orbax's threads
+            mngr.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(arrays),
+                    structure=ocp.args.JsonSave(structure),
+                    config=ocp.args.JsonSave(config),
+                ),
+            )
+            mngr.wait_until_finished()
+    except Exception as e:  # noqa: BLE001 - a full disk or a lost mount surfaces as whatever orbax raises
+        older = [s for s in mngr.all_steps() if s != step]
+        kept = f"the last complete checkpoint (step {max(older)}) is kept" if older else "no checkpoint is complete"
+        raise CheckpointError(f"could not write checkpoint {step} to {mngr.directory} ({_reason(e)}); {kept}") from e
+
+
+def _reason(error: BaseException) -> str:
+    """The root cause of a failed write in words (an OSError's, e.g. 'No space left on device')."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        code = re.search(r"os_error_code='(\d+)'", str(seen))  # tensorstore's errors name the errno
+        if code:
+            return os.strerror(int(code.group(1)))
+        seen = seen.__cause__ or seen.__context__
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+class _OrbaxErrorsSilenced(logging.Filter):
+    """Drops orbax's own error logs (a traceback per writer thread) while installed on absl's logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "orbax" not in record.pathname
+
+    def __enter__(self):
+        logging.getLogger("absl").addFilter(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("absl").removeFilter(self)
 
 
 def restore_latest(
