@@ -61,7 +61,7 @@ def _filled(state: pearl.PEARLState) -> pearl.PEARLState:
 
 
 def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_initial: bool, skip_eval: bool) -> dict:
-    config = pearl.PEARLConfig(model=model)
+    config = pearl.resolve(pearl.PEARLConfig(model=model), env_name)
     spec = registry.EnvSpec(env_name)
     setting = trainer_lib.Setting(env=spec, num_seeds=1, eval_episodes=1, buffer_size=capacity)
     env, family = pearl.make_env(config, setting)
@@ -94,8 +94,9 @@ def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_init
         runs = 1
 
         def evaluate(params, key):
-            return fns.evaluate(params, state.test_tasks, state.train_tasks, key, runs), fns.evaluate(
-                params, state.train_tasks[: config.num_test_tasks], state.train_tasks, key, runs
+            pool = pearl.context_pool(env_name, state.train_tasks, state.test_tasks)
+            return fns.evaluate(params, state.test_tasks, pool, key, runs), fns.evaluate(
+                params, state.train_tasks[: config.num_test_tasks], pool, key, runs
             )
 
         evaluation, out["evaluate_compile_s"] = _compile(evaluate, state.params, jax.random.key(3))

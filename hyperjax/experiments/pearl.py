@@ -1,6 +1,8 @@
 """PEARL with an MLP or a hypernetwork actor-critic on the paper's meta tasks.
 
-The paper's experiment (400 iterations; 100 training and 30 test tasks):
+The paper's experiment (400 iterations; the authors' config of each env: on the vel tasks 100
+training and 30 test tasks, on the dir tasks the directions [-1, +1]; --preset=authors_task_counts
+is the vel tasks' shipped runs, 2 training and 2 test tasks):
   python -m hyperjax.experiments.pearl --env=halfcheetah_vel --model=hyper
 Out of distribution (train on goal velocities in [0, 2.5], test on [2.5, 3]):
   python -m hyperjax.experiments.pearl --env=halfcheetah_vel_medium --model=hyper
@@ -15,9 +17,10 @@ as four training goals are too few to generalise from:
     --gamma=0.9 --q_lr=1e-3 --v_lr=1e-3 --policy_lr=1e-3 --encoder_lr=1e-3 --kl_lambda=0.01
 A training step is one iteration (collection, then --num_train_steps gradient steps); the curves
 show the test tasks' last-trajectory return (bold), the first trajectory's, before any task
-information (dashed), and training tasks' (dashed). --eval_episodes is oyster's num_evals (runs
-per evaluation task); --buffer_size is per task. Flags: RunConfig's and PEARLConfig's
-(hyperjax/agents/pearl.py), and --preset; see --helpfull.
+information (dashed), and training tasks' (dashed). --num_evals is oyster's num_evals (runs per
+evaluation task; --eval_episodes is not read); --buffer_size is per task (at most 5,000,000
+transitions over all training tasks). Flags: RunConfig's and PEARLConfig's (hyperjax/agents/pearl.py;
+those left unset take the authors' value for --env), and --preset; see --helpfull.
 """
 
 from absl import app
