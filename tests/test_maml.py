@@ -43,7 +43,9 @@ def test_second_order_meta_gradient_equals_finite_differences_and_differs_from_f
         pre, post = (jax.tree.map(lambda x: x.astype(jnp.float64), e) for e in (pre, post))
         context = jnp.array([0.2, -0.5])
         lr = 0.5
-        old = policy.dist(policy.task_weights(maml.adapt(policy, params, context, pre, lr), context), post.obs.reshape(-1, 2))
+        old = policy.dist(
+            policy.task_weights(maml.adapt(policy, params, context, pre, lr), context), post.obs.reshape(-1, 2)
+        )
 
         def loss(p, second_order):
             return maml.outer_loss_and_kl(policy, p, context, pre, post, old, lr, second_order)[0]

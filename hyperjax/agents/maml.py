@@ -357,6 +357,20 @@ class Functions(NamedTuple):
     returns: Callable
 
 
+def step_metrics(batch: Batch, info: trpo.TrpoInfo) -> dict:
+    """One iteration's ``METRICS`` (scalars) from its data and its TRPO step."""
+    accepted = info.accepted.astype(jnp.float32)
+    return {
+        "train_return_pre": batch.pre.returns.mean(),
+        "train_return_post": batch.post.returns.mean(),
+        "kl": info.kl,
+        "surrogate_gain": info.loss_before - info.loss_after,
+        "line_search_steps": info.ls_steps.astype(jnp.float32),
+        "accepted": accepted,
+        "reverted": 1.0 - accepted,
+    }
+
+
 def make_functions(
     config: MAMLConfig, env: brax_base.Env, family: meta.TaskFamily, shard_tasks: Callable = lambda tree: tree
 ) -> Functions:
@@ -427,16 +441,7 @@ def make_functions(
     def iteration(state: MAMLState, key: jax.Array):
         batch = collect(state.params, state.train_tasks, key)
         params, info = meta_step(state.params, batch)
-        metrics = {
-            "train_return_pre": batch.pre.returns.mean(),
-            "train_return_post": batch.post.returns.mean(),
-            "kl": info.kl,
-            "surrogate_gain": info.loss_before - info.loss_after,
-            "line_search_steps": info.ls_steps.astype(jnp.float32),
-            "accepted": info.accepted.astype(jnp.float32),
-            "reverted": 1.0 - info.accepted.astype(jnp.float32),
-        }
-        return params, metrics
+        return params, step_metrics(batch, info)
 
     def adaptation(params, tasks, train_pool, key, episodes):
         batch = tasks_data(params, tasks, train_pool, key, episodes)
