@@ -477,6 +477,7 @@ def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_li
         setting.env.name,
         episode_length=setting.env.episode_length,
         backend=setting.env.backend,
+        **setting.env.model_kwargs,
         heading_bug=config.heading_bug,
     )
     layout = trainer_lib.SeedLayout(setting.num_seeds, num_tasks=config.meta_batch)

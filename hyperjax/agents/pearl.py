@@ -728,6 +728,7 @@ def make_env(config: PEARLConfig, setting: trainer_lib.Setting):
         setting.env.name,
         episode_length=setting.env.episode_length,
         backend=setting.env.backend,
+        **setting.env.model_kwargs,
         heading_bug=config.heading_bug,
     )
 

@@ -58,6 +58,19 @@ class RunConfig:
         "'paper': the authors' rewards and observations (Ant: contact forces, no control cost).",
         valid=registry.PRESETS,
     )
+    physics: str | None = cfg.field(
+        None,
+        "Model files: 'gym' (Gym's, loaded onto MJX with Gym v2 resets and terminations: what the authors' "
+        "envs stepped) or 'brax' (Brax's: lighter contacts and solver, faster). Unset: the env preset's "
+        "('paper': gym for hopper, walker2d, halfcheetah, ant and the MuJoCo meta tasks; 'brax': brax).",
+        valid=registry.PHYSICS,
+    )
+    contact_forces: str | None = cfg.field(
+        None,
+        "Ant tasks' contact forces (observation and contact cost): 'zero' (what mujoco-py 2.x reported to the "
+        "authors) or 'mujoco' (MuJoCo's cfrc_ext). Unset: physics gym: zero; brax: mujoco.",
+        valid=registry.CONTACT_FORCES,
+    )
     episode_length: int | None = cfg.field(
         None, "Time limit in env steps; unset: 1000 (MuJoCo tasks), 200 (pendulum).", valid=cfg.POSITIVE_INT
     )
@@ -153,7 +166,9 @@ class _StopRequests:
 
 
 def env_spec(run: RunConfig) -> registry.EnvSpec:
-    return registry.EnvSpec(run.env, run.backend, run.env_preset, run.episode_length)
+    return registry.EnvSpec(
+        run.env, run.backend, run.env_preset, run.episode_length, run.physics, run.contact_forces
+    )
 
 
 def env_sizes(spec: registry.EnvSpec) -> tuple[int, int]:
