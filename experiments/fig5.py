@@ -7,7 +7,8 @@ many resampled meta-steps from the same parameters), by ``python -m hyperjax.exp
 One maml_noise run per policy (so they can go in parallel, and an interrupted sweep redoes only
 the unfinished ones: maml_noise keeps no checkpoints and restarts from scratch).
 Paper scale: halfcheetah_vel, maml_noise's defaults (the paper's: measurements at iterations
-50,150,300,450, 50 resampled meta-steps each, MAML's paper batches).
+50,150,300,450, 50 resampled meta-steps each; MAML's ``paper`` preset: the authors' batches, first-order
+meta-gradient and pre-adaptation baseline).
 CPU scale (labelled so everywhere; the paper's values in brackets): measurements at iterations
 10,20,30 [50,150,300,450], 10 resampled steps each [50], 10 tasks x 10 episodes per meta-step
 [40 x 20], 10 test tasks [20]. Runs land in <logdir>/<env>/<policy> (each with its own noise.png);

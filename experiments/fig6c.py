@@ -5,8 +5,10 @@ scores normalised by the vanilla policy's:
   python -m experiments.fig6c --scale=paper     # a GPU workload
 
 Paper scale: halfcheetah_vel, halfcheetah_fwd_back, ant_vel, ant_fwd_back; 5 seeds in one program
-per task and policy; everything else the entry point's defaults, which are the paper's (400
-iterations of 40 tasks x 20 episodes, 20 test tasks x 20 episodes per evaluation).
+per task and policy; everything else the entry point's defaults, MAML's ``paper`` preset (the
+authors' code as it ran: 400 iterations of 40 tasks x 20 episodes, 20 test tasks x 20 episodes per
+evaluation, first-order meta-gradient, the pre-adaptation baseline, Ant-Fwd-Back's +-1-radian
+headings).
 CPU scale (labelled so everywhere): halfcheetah_vel only (--envs), 1 seed, 40 iterations, and
 experiments/maml_cpu.py's reduced batches (10 tasks x 10 episodes per iteration, 10 test tasks x 10
 episodes every 5 iterations). Runs land in <logdir>/<env>/<policy>; the curves and scores in

@@ -6,7 +6,9 @@ Trains each policy with MAML and, at ``--iterations`` (paper: 50,150,300,450), t
 ``--resamples`` (50) meta-steps from the same parameters with fresh trajectories and evaluates each
 without adaptation on the test tasks. Writes noise.csv (every value), noise.md (the table) and
 noise.png (box plots) to --logdir, refreshed after every measurement. MAML's own flags (sizes, rates,
---first_order, ...) apply to every policy. A small CPU check on point navigation:
+--second_order, --refit_baseline, ...) apply to every policy; their defaults are MAML's ``paper``
+preset (the authors' code as it ran: first order, the pre-adaptation baseline). A small CPU check on
+point navigation:
 
   python -m hyperjax.experiments.maml_noise --env=point_nav --iterations=5,10 --resamples=10 \\
       --meta_batch=10 --fast_batch=10 --hidden_sizes=32,32 --hyper_widths=32,64 --hyper_hidden_sizes=32
