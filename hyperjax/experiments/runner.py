@@ -429,6 +429,9 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
         since_eval = _Means()
         multiple = trainer.step_multiple  # calls (and so every step the runner stops at) come in multiples of it
         first_call = -(-algorithm.first_call_steps // multiple) * multiple
+        # a call ends where the work per step changes (the first gradient step), and the call after it
+        # is a short probe, so no call is sized from steps that cost a fraction of its own
+        first_update = algorithm.first_update(agent_config)
         rate, num_steps, last_save_time, compiled = None, first_call, time.perf_counter(), False
         with contextlib.closing(board) if primary else contextlib.nullcontext():
             while step < run_config.total_steps:
@@ -437,6 +440,8 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
                 bounds = [next_eval - step, next_ckpt - step, run_config.total_steps - step]
                 if run_config.snapshot_every:
                     bounds.append(run_config.snapshot_every - step % run_config.snapshot_every)
+                if step < first_update:
+                    bounds.append(first_update - step)
                 num_steps = max(multiple, min(num_steps, *bounds) // multiple * multiple)
                 t0 = time.perf_counter()
                 state, metrics = trainer.run_chunk(state, step, num_steps)
@@ -451,6 +456,7 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
                         f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + num_steps}; "
                         f"stopped, {kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
                     )
+                phase_change = step < first_update <= step + num_steps
                 step += num_steps
                 since_eval.add(metrics, num_steps)
                 if not compiled:  # the first call's time is mostly compilation: no speed from it
@@ -463,6 +469,8 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
                     call_rate = num_steps / elapsed
                     rate = call_rate if rate is None else 0.7 * rate + 0.3 * call_rate
                     num_steps = int(min(MAX_CALL_STEPS, 10 * num_steps, max(1, call_rate * CALL_SECONDS)))
+                if phase_change:
+                    num_steps, rate = first_call, None  # updates begin: probe their cost before a long call
                 if step % run_config.eval_every == 0:
                     returns = log_eval(step, since_eval.result(), rate)
                     since_eval = _Means()
