@@ -329,17 +329,18 @@ def _imageio_ffmpeg():
 
 
 @functools.lru_cache(maxsize=8)
-def _xla_program(env_spec: registry.EnvSpec, agent, episodes: int):
+def _xla_program(env_spec: registry.EnvSpec, act, episodes: int):
     """``(env, jitted (agent_state, key) -> (kept, reward, done))``, built once per argument set (so
-    periodic videos during training compile once)."""
+    periodic videos during training compile once). Keyed by the agent's ``act`` (the only part used; the
+    agent itself holds a dict, ``eval_policies``, so it cannot key a cache)."""
     env = env_spec.make()
     keep = _pendulum_state if isinstance(env.unwrapped, pendulum.Pendulum) else _mujoco_state  # as ``scene``'s
-    return env, jax.jit(lambda agent_state, key: rollout_states(env, agent.act, agent_state, key, episodes, keep))
+    return env, jax.jit(lambda agent_state, key: rollout_states(env, act, agent_state, key, episodes, keep))
 
 
 def _xla_video(env_spec, agent, agent_state, key, episodes, width, height, max_fps, log: dict):
     """``(fps, frames)`` of an XLA env: the rollout runs now, the frames are drawn as consumed."""
-    env, program = _xla_program(env_spec, agent, episodes)
+    env, program = _xla_program(env_spec, agent.act, episodes)
     painter = scene(env, width, height)  # first: no OpenGL fails before minutes of compiling
     t0 = time.perf_counter()
     try:
