@@ -5,8 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from brax.envs import ant as brax_ant
+from brax.envs import half_cheetah as brax_cheetah
+from brax.envs import hopper as brax_hopper
 
-from hyperjax.envs import locomotion, pendulum, registry
+from hyperjax.envs import gym_tasks, locomotion, pendulum, registry
 
 
 def test_registry_names_and_errors():
@@ -22,14 +24,20 @@ def test_registry_names_and_errors():
 
 def test_paper_preset_sets_the_authors_ant_reward():
     # the reward and the 111-dim observation by hand: tests/test_meta_envs.py
-    paper = registry.make("ant").unwrapped
+    paper = registry.make("ant", physics="brax").unwrapped
     brax_default = registry.make("ant", backend="spring", preset="brax").unwrapped
     assert isinstance(paper, locomotion.PaperAnt) and type(brax_default) is brax_ant.Ant
+    assert paper._contact_forces == "mujoco"  # physics 'brax' keeps MJX's contact forces, as before
+    gym_paper = registry.make("ant").unwrapped  # the default: Gym's model file (tests/test_paper_physics.py)
+    assert isinstance(gym_paper, gym_tasks.PaperAnt) and gym_paper.ctrl_cost_weight == 0.0
+    for name, brax_class in (("hopper", brax_hopper.Hopper), ("halfcheetah", brax_cheetah.Halfcheetah)):
+        assert type(registry.make(name, physics="brax").unwrapped) is brax_class  # today's paper preset
+        assert type(registry.make(name).unwrapped) is gym_tasks.SINGLE_TASK[name]
     assert paper._ctrl_cost_weight == 0.0 and brax_default._ctrl_cost_weight == 0.5
     assert paper._healthy_reward == 1.0 and tuple(paper._healthy_z_range) == (0.2, 1.0)
     assert paper._contact_cost_weight == 5e-4
     with pytest.raises(ValueError, match=r"^env 'ant' \(preset 'paper'\) needs contact forces, .* valid: mjx or"):
-        registry.make("ant", backend="spring")
+        registry.make("ant", backend="spring", physics="brax")
 
 
 def test_pendulum_dynamics_by_hand():

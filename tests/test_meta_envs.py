@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from brax.envs import ant as brax_ant
 
-from hyperjax.envs import locomotion, meta, registry
+from hyperjax.envs import gym_tasks, locomotion, meta, registry
 
 TASKS = np.array([[0.5], [2.0]], np.float32)
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
@@ -27,7 +27,7 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive
 def _physics_rollout(name: str, steps: int, seed: int):
     """Numpy ``(s0, pipeline states after each step [steps, B, ...], actions [steps, B, A])`` of B envs
     of the family ``name``, env b with task ``TASKS[b]``, random actions."""
-    env, _ = meta.make(name)
+    env, _ = meta.make(name, physics="brax")
 
     @jax.jit(compiler_options=FAST_COMPILE)
     def program(tasks, keys, actions):
@@ -61,7 +61,7 @@ def _finish(env, before, after, action, task):
 
 @pytest.fixture(scope="module")
 def cheetah(rollouts):
-    env, family = meta.make("halfcheetah_vel")
+    env, family = meta.make("halfcheetah_vel", physics="brax")
     s0, pss, actions = rollouts["halfcheetah_vel"]
     before = s0.replace(pipeline_state=_at(pss, 0))
     return env, family, s0, before, _at(pss, 1), actions[1]
@@ -69,7 +69,7 @@ def cheetah(rollouts):
 
 @pytest.fixture(scope="module")
 def ant(rollouts):
-    env, family = meta.make("ant_vel")
+    env, family = meta.make("ant_vel", physics="brax")
     s0, pss, actions = rollouts["ant_vel"]
     # a step after which both ants touch the ground (contacts come and go as the random actions kick)
     # with the torso in the healthy range
@@ -108,8 +108,8 @@ def test_halfcheetah_families_reward_obs_and_task_from_with_task(cheetah):
     np.testing.assert_allclose(vel.obs[:, :17], np.concatenate([after.q[:, 1:], after.qd], axis=1), rtol=1e-6)
     assert np.all(np.asarray(vel.done) == 0)
 
-    fwd_back, _ = meta.make("halfcheetah_fwd_back")
-    medium, _ = meta.make("halfcheetah_vel_medium")
+    fwd_back, _ = meta.make("halfcheetah_fwd_back", physics="brax")
+    medium, _ = meta.make("halfcheetah_vel_medium", physics="brax")
     assert type(medium.unwrapped) is type(env.unwrapped) and medium.unwrapped._kind == "vel"
     assert fwd_back.unwrapped.sys.opt.timestep == env.unwrapped.sys.opt.timestep  # same physics
     signs = np.array([[1.0], [-1.0]], np.float32)
@@ -136,10 +136,10 @@ def test_ant_families_reward_contact_cost_done_and_heading_bug(ant):
 
     signs = np.array([[1.0], [-1.0]], np.float32)
     rest = -0.005 * _ctrl(action) - contact + 0.05
-    fwd_back, _ = meta.make("ant_fwd_back")
+    fwd_back, _ = meta.make("ant_fwd_back", physics="brax")
     fb = _finish(fwd_back, before, after, action, signs)
     np.testing.assert_allclose(fb.reward, signs[:, 0] * vx + rest, rtol=1e-5, atol=1e-5)
-    buggy, _ = meta.make("ant_fwd_back", heading_bug=True)
+    buggy, _ = meta.make("ant_fwd_back", heading_bug=True, physics="brax")
     bug = _finish(buggy, before, after, action, signs)
     d = np.asarray(signs[:, 0])
     np.testing.assert_allclose(bug.reward, np.cos(d) * vx + np.sin(d) * vy + rest, rtol=1e-5, atol=1e-5)
@@ -154,7 +154,7 @@ def test_ant_families_reward_contact_cost_done_and_heading_bug(ant):
 
 def test_paper_ant_observation_reward_and_contact_forces(ant):
     _, _, _, before, after, action = ant
-    paper = registry.make("ant")  # the `paper` preset on the default backend (mjx)
+    paper = registry.make("ant", physics="brax")  # the `paper` task on Brax's model (mjx)
     assert isinstance(paper.unwrapped, locomotion.PaperAnt)
     assert paper.observation_size == 111 and paper.action_size == 8  # from the traced reset: seconds
     out = _finish(paper, before, after, action, TASKS)
@@ -207,19 +207,38 @@ def test_registry_knows_the_meta_tasks_and_refuses_contact_tasks_off_mjx():
     assert registry.default_episode_length("point_nav") == 100
     with pytest.raises(ValueError, match=r"^halfcheetah_vel is a meta task: build it with EnvSpec.make_meta\(\)"):
         registry.make("halfcheetah_vel")
-    spec = registry.EnvSpec("ant_fwd_back")
+    spec = registry.EnvSpec("ant_fwd_back", physics="brax")
     env, family = spec.make_meta(heading_bug=True)
     assert family.name == "ant_fwd_back" and env.unwrapped._heading_bug and env.episode_length == 200
-    assert spec.describe() == "Brax mjx, meta task"
+    assert isinstance(env.unwrapped, locomotion.AntTask) and env.unwrapped._contact_forces == "mujoco"  # as before
+    assert spec.describe() == "Brax mjx on Brax's ant.xml, contact forces mujoco, meta task"
+    gym_env, _ = registry.EnvSpec("ant_fwd_back").make_meta(heading_bug=True)  # the paper preset: Gym's model
+    assert isinstance(gym_env.unwrapped, gym_tasks.AntTask) and gym_env.unwrapped._heading_bug
+    assert gym_env.unwrapped.contact_forces_mode == "zero" and gym_env.observation_size == 27
+    cheetah = registry.EnvSpec("halfcheetah_vel")
+    assert cheetah.describe() == "MJX on Gym's half_cheetah.xml (Gym v2 semantics), meta task"
+    assert isinstance(cheetah.make_meta()[0].unwrapped, gym_tasks.HalfCheetahTask)
     assert registry.EnvSpec("point_nav").describe() == "pure JAX, meta task"
     assert registry.EnvSpec("halfcheetah_vel", episode_length=50).make_meta()[0].episode_length == 50
     one_line = r"needs contact forces, which only the mjx backend computes; got backend 'spring', valid: mjx"
     for name in ("ant_vel", "ant_fwd_back", "ant"):
         with pytest.raises(ValueError, match=one_line) as error:
-            registry.EnvSpec(name, backend="spring").check()
+            registry.EnvSpec(name, backend="spring", physics="brax").check()
         assert "\n" not in str(error.value)
+        with pytest.raises(ValueError, match=r"^physics 'gym' steps Gym's model files on MJX; got backend 'spring'"):
+            registry.EnvSpec(name, backend="spring").check()
     with pytest.raises(ValueError, match=r"valid: mjx or env preset 'brax'$"):
-        registry.make("ant", backend="spring")
+        registry.make("ant", backend="spring", physics="brax")
     with pytest.raises(ValueError, match=r"^AntTask needs contact forces, .* valid: mjx$"):
+        meta.make("ant_vel", backend="generalized", physics="brax")
+    with pytest.raises(ValueError, match=r"^physics 'gym' .* valid: mjx$"):
         meta.make("ant_vel", backend="generalized")
+    with pytest.raises(ValueError, match=r"^env preset 'brax' is Brax's own env"):
+        registry.EnvSpec("hopper", preset="brax", physics="gym").check()
+    with pytest.raises(ValueError, match=r"^physics 'gym' has no model for env 'humanoid'"):
+        registry.EnvSpec("humanoid", physics="gym").check()
+    with pytest.raises(ValueError, match=r"^unknown physics 'bullet'; valid: gym, brax$"):
+        registry.EnvSpec("hopper", physics="bullet").check()
+    assert registry.EnvSpec("humanoid").model_kwargs["physics"] == "brax"  # no Gym model here: Brax's
+    assert registry.EnvSpec("hopper", preset="brax").model_kwargs["physics"] == "brax"
     assert type(registry.make("ant", backend="spring", preset="brax").unwrapped) is brax_ant.Ant

@@ -58,7 +58,7 @@ def authors_ant_body_rows() -> tuple[np.ndarray, int]:
     return np.array(rows), model.nbody
 
 
-def _xy_heading(direction: jax.Array, heading_bug: bool) -> jax.Array:
+def xy_heading(direction: jax.Array, heading_bug: bool) -> jax.Array:
     """Unit heading of a direction task ``d`` in {-1, +1}: +x / -x, or (authors' bug) angle ``d`` radians."""
     if heading_bug:
         return jnp.stack([jnp.cos(direction), jnp.sin(direction)])
@@ -119,9 +119,12 @@ class HalfCheetahTask(TracedSize, half_cheetah.Halfcheetah):
 class _ContactAnt(TracedSize, ant.Ant):
     """Brax's Ant on MJX with the authors' contact cost and termination (finite state, torso z in range)."""
 
-    def __init__(self, backend: str = "mjx", **kwargs):
+    def __init__(self, backend: str = "mjx", contact_forces: str = "mujoco", **kwargs):
         _check_mjx(type(self), backend)
+        if contact_forces not in ("mujoco", "zero"):
+            raise ValueError(f"unknown contact_forces {contact_forces!r}; valid: mujoco, zero")
         super().__init__(backend=backend, **kwargs)
+        self._contact_forces = contact_forces
         rows, self._num_authors_bodies = authors_ant_body_rows()
         if len(rows) != self.sys.mj_model.nbody:
             raise ValueError(f"Ant body layout changed: {len(rows)} jointed bodies, Brax has {self.sys.mj_model.nbody}")
@@ -135,11 +138,17 @@ class _ContactAnt(TracedSize, ant.Ant):
         return self.with_contact_forces(self.pipeline_step(pipeline_state, action))
 
     def with_contact_forces(self, pipeline_state):
-        """``pipeline_state`` with MJX's external forces per body (``_impl.cfrc_ext``) filled in."""
+        """``pipeline_state`` with MJX's external forces per body (``_impl.cfrc_ext``) filled in
+        (``contact_forces='zero'``: left as they are, unused)."""
+        if self._contact_forces == "zero":
+            return pipeline_state
         return mjx.rne_postconstraint(self.sys, pipeline_state)
 
     def contact_forces(self, pipeline_state) -> jax.Array:
-        """``[14, 6]`` clipped external forces in the authors' body layout (fused bodies' rows zero)."""
+        """``[14, 6]`` clipped external forces in the authors' body layout (fused bodies' rows zero;
+        all zero with ``contact_forces='zero'``, as mujoco-py 2.x reported them)."""
+        if self._contact_forces == "zero":
+            return jnp.zeros((self._num_authors_bodies, 6), jnp.float32)
         cfrc = pipeline_state._impl.cfrc_ext  # noqa: SLF001 - mjx keeps it there (Data.cfrc_ext is deprecated)
         full = jnp.zeros((self._num_authors_bodies, 6), cfrc.dtype).at[self._body_rows].set(cfrc)
         return jnp.clip(full, -CONTACT_CLIP, CONTACT_CLIP)
@@ -210,7 +219,7 @@ class AntTask(_ContactAnt):
         if self._kind == "vel":
             forward = -jnp.abs(velocity[0] - task) + 1.0  # the authors' +1 inside the forward term
         else:
-            forward = jnp.dot(velocity[:2], _xy_heading(task, self._heading_bug))
+            forward = jnp.dot(velocity[:2], xy_heading(task, self._heading_bug))
         return forward, jnp.asarray(self._survive_bonus, jnp.float32)
 
 

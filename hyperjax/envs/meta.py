@@ -6,8 +6,9 @@ every ``reset``, so one jitted program runs any task and ``jax.vmap`` runs many 
 task array). A ``TaskFamily`` says how tasks are drawn (train / test distributions) and how the
 authors turn a task into the oracle context a policy sees (docs/authors_code.md, Meta-RL).
 
-Families: ``point_nav`` (pure JAX, for tests) and the paper's MuJoCo tasks on Brax's MJX backend
-(``envs/locomotion.py``; horizon 200, one task number each):
+Families: ``point_nav`` (pure JAX, for tests) and the paper's MuJoCo tasks on MJX (horizon 200, one task
+number each), on Gym's model files with Gym v2 semantics (``physics='gym'``, the default:
+``envs/gym_tasks.py``) or on Brax's (``physics='brax'``: ``envs/locomotion.py``):
 
 | family | task | train / test tasks | oracle context |
 |---|---|---|---|
@@ -17,9 +18,10 @@ Families: ``point_nav`` (pure JAX, for tests) and the paper's MuJoCo tasks on Br
 | ``ant_vel`` | goal velocity | U[0, 3] / U[0, 3] | as halfcheetah_vel |
 | ``ant_fwd_back`` | direction +-1 | Bernoulli(0.5) signs | as halfcheetah_fwd_back |
 
-Builder kwargs: ``backend`` (default ``mjx``; the Ant families need it for their contact forces) and,
-for ``ant_fwd_back``, ``heading_bug`` (the authors' headings of +-1 radian; docs/authors_code.md #15).
-Other kwargs are ignored.
+Builder kwargs: ``physics`` (``gym`` or ``brax``), ``backend`` (default ``mjx``; ``gym`` and the Ant
+families need it), ``contact_forces`` (Ant: ``zero`` or ``mujoco``; None: the physics' own,
+``DEFAULT_CONTACT_FORCES``) and, for ``ant_fwd_back``, ``heading_bug`` (the authors' headings of +-1
+radian; docs/authors_code.md #15). Other kwargs are ignored.
 """
 
 from collections.abc import Callable
@@ -30,7 +32,7 @@ import jax.numpy as jnp
 from brax.envs import base
 from brax.envs.wrappers import training as brax_wrappers
 
-from hyperjax.envs import locomotion, point_nav
+from hyperjax.envs import gym_tasks, locomotion, point_nav
 
 
 class TaskFamily(NamedTuple):
@@ -122,10 +124,37 @@ FAMILIES: dict[str, TaskFamily] = {
 }
 # The meta tasks whose reward needs MJX's contact forces (any other backend is refused).
 NEEDS_MJX = ("ant_vel", "ant_fwd_back")
+PHYSICS = ("gym", "brax")
+# contact_forces unset: each physics' own (gym: zero, as mujoco-py 2.x gave the authors; brax: MJX's, as before)
+DEFAULT_CONTACT_FORCES = {"gym": "zero", "brax": "mujoco"}
 
 
 def _cheetah(kind: str) -> Callable[..., base.Env]:
-    return lambda backend="mjx", **_: locomotion.HalfCheetahTask(kind, backend=backend)
+    def build(backend="mjx", physics="gym", contact_forces=None, **_):
+        del contact_forces  # no contact term
+        if physics == "gym":
+            _gym_on_mjx(backend)
+            return gym_tasks.HalfCheetahTask(kind)
+        return locomotion.HalfCheetahTask(kind, backend=backend)
+
+    return build
+
+
+def _ant(kind: str) -> Callable[..., base.Env]:
+    def build(backend="mjx", physics="gym", contact_forces=None, heading_bug=False, **_):
+        if physics == "gym":
+            _gym_on_mjx(backend)
+            forces = contact_forces or DEFAULT_CONTACT_FORCES["gym"]
+            return gym_tasks.AntTask(kind, heading_bug=heading_bug, contact_forces=forces)
+        forces = contact_forces or DEFAULT_CONTACT_FORCES["brax"]
+        return locomotion.AntTask(kind, backend=backend, heading_bug=heading_bug, contact_forces=forces)
+
+    return build
+
+
+def _gym_on_mjx(backend: str) -> None:
+    if backend != "mjx":
+        raise ValueError(f"physics 'gym' steps Gym's model files on MJX; got backend {backend!r}, valid: mjx")
 
 
 _BUILDERS: dict[str, Callable[..., base.Env]] = {
@@ -133,10 +162,8 @@ _BUILDERS: dict[str, Callable[..., base.Env]] = {
     "halfcheetah_vel": _cheetah("vel"),
     "halfcheetah_vel_medium": _cheetah("vel"),
     "halfcheetah_fwd_back": _cheetah("dir"),
-    "ant_vel": lambda backend="mjx", **_: locomotion.AntTask("vel", backend=backend),
-    "ant_fwd_back": lambda backend="mjx", heading_bug=False, **_: locomotion.AntTask(
-        "dir", backend=backend, heading_bug=heading_bug
-    ),
+    "ant_vel": _ant("vel"),
+    "ant_fwd_back": _ant("dir"),
 }
 
 
@@ -148,6 +175,8 @@ def make(name: str, *, episode_length: int | None = None, **kwargs) -> tuple[bas
     """
     if name not in FAMILIES:
         raise ValueError(f"unknown meta task {name!r}; valid: {', '.join(FAMILIES)}")
+    if kwargs.get("physics", "gym") not in PHYSICS:
+        raise ValueError(f"unknown physics {kwargs['physics']!r}; valid: {', '.join(PHYSICS)}")
     family = FAMILIES[name]
     length = family.default_episode_length if episode_length is None else episode_length
     return brax_wrappers.EpisodeWrapper(_BUILDERS[name](**kwargs), length, action_repeat=1), family
