@@ -63,7 +63,7 @@ def _data(key, obs=2, act=2, tasks=2, batch=4, ctx_len=3, latent=5):
 
 def _posterior(nets, params, context, z_noise):
     """By hand: the product of the encoder's Gaussian factors (variances clamped at 1e-7), a sample."""
-    mean, var = (np.asarray(x, np.float64) for x in nets.encode(params, context))
+    mean, var = (np.asarray(x, np.float64) for x in jax.jit(nets.encode)(params, context))
     precision = 1.0 / np.maximum(var, 1e-7)
     post_var = 1.0 / precision.sum(-2)
     post_mean = post_var * (mean * precision).sum(-2)
@@ -93,8 +93,10 @@ def test_q_target_reward_scale_discount_target_v_and_kl_weight_by_hand():
     post_mean, post_var, z = _posterior(nets, params, context, z_noise)
     zb = jnp.asarray(_per_transition(z, 4), jnp.float32)
     flat = lambda x: jnp.asarray(x).reshape(8, -1)  # noqa: E731
-    q = np.asarray(nets.q(params, flat(batch.obs), flat(batch.action), zb), np.float64)  # [2, 8]
-    next_v = np.asarray(nets.v(target_v, flat(batch.next_obs), zb), np.float64)
+    outputs = jax.jit(lambda p, tv: (nets.q(p, flat(batch.obs), flat(batch.action), zb),) + tuple(
+        nets.v(v, flat(batch.next_obs), zb) for v in (tv, p["v"])
+    ))  # fmt: skip
+    q, next_v, wrong_v = (np.asarray(x, np.float64) for x in outputs(params, target_v))  # [2, 8], [8], [8]
     reward, discount = np.ravel(batch.reward), np.ravel(batch.discount)
     target = 3.0 * reward + 0.8 * discount * next_v  # Q target = scale * r + gamma * (1 - done) * V'(s', z)
     td = ((q - target) ** 2).mean(-1).sum()  # mean over transitions, summed over the twin Qs
@@ -103,7 +105,6 @@ def test_q_target_reward_scale_discount_target_v_and_kl_weight_by_hand():
     np.testing.assert_allclose(float(aux["kl"]), kl, rtol=1e-4)
     np.testing.assert_allclose(float(loss), td + 0.37 * kl, rtol=1e-4)
     # the check can tell: the value with V instead of the target V, or without the discount, differs
-    wrong_v = np.asarray(nets.v(params["v"], flat(batch.next_obs), zb), np.float64)
     assert abs(((q - (3.0 * reward + 0.8 * discount * wrong_v)) ** 2).mean(-1).sum() - td) > 1e-3 * td
     assert abs(((q - (3.0 * reward + 0.8 * next_v)) ** 2).mean(-1).sum() - td) > 1e-3 * td
 
