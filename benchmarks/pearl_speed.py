@@ -14,6 +14,7 @@ at the f32 matmul rate jax reaches on the device. An iteration is collect + 2,00
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -61,7 +62,7 @@ def _filled(state: pearl.PEARLState) -> pearl.PEARLState:
 
 
 def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_initial: bool, skip_eval: bool) -> dict:
-    config = pearl.resolve(pearl.PEARLConfig(model=model), env_name)
+    config = pearl.ALGORITHM.make_config("paper", env_name, model=model)
     spec = registry.EnvSpec(env_name)
     setting = trainer_lib.Setting(env=spec, num_seeds=1, eval_episodes=1, buffer_size=capacity)
     env, family = pearl.make_env(config, setting)
@@ -81,11 +82,11 @@ def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_init
     collect, out["collect_compile_s"] = _compile(fns.collect, state, jax.random.key(1))
     out["collect_s"] = _time(collect, state, jax.random.key(1), repeats=2)
     _log(f"{model}: gradient steps")
-    steps_config = pearl.PEARLConfig(model=model, num_train_steps=grad_steps)
+    steps_config = dataclasses.replace(config, num_train_steps=grad_steps)
     train = pearl.make_functions(steps_config, env, family, capacity).train
     compiled, out["train_compile_s"] = _compile(train, state, jax.random.key(2))
     out["grad_step_s"] = _time(compiled, state, jax.random.key(2), repeats=2) / grad_steps
-    one = jax.jit(pearl.make_functions(pearl.PEARLConfig(model=model, num_train_steps=1), env, family, capacity).train)
+    one = jax.jit(pearl.make_functions(dataclasses.replace(config, num_train_steps=1), env, family, capacity).train)
     xla = (one.lower(state, jax.random.key(2)).compile().cost_analysis() or {}).get("flops", float("nan"))
     out["xla_gflop"] = xla / 1e9
     out["analytic_gflop"] = flop_model.pearl_step_flops(model, env.observation_size, env.action_size) / 1e9

@@ -288,17 +288,19 @@ def test_per_environment_configs_are_the_authors():
         "halfcheetah_fwd_back": (2, 2, 4, 1000, 1000, 2000, 256, 4),  # cheetah-dir.json
         "ant_fwd_back": (2, 2, 4, 400, 600, 4000, 256, 2),  # ant-dir.json
     }
+    algorithm = algorithms.get("pearl")
     for env, values in want.items():
-        config = pearl.resolve(pearl.PEARLConfig(), env)
+        config = algorithm.make_config("paper", env)  # what the CLI builds for --env
         assert tuple(getattr(config, f) for f in pearl.PER_ENV_FIELDS) == values, env
         assert (config.num_initial_steps, config.num_steps_per_eval, config.num_exp_traj_eval) == (2000, 600, 2)
         assert (config.num_tasks_sample, config.batch_size, config.heading_bug) == (5, 256, True)
+        assert algorithm.make_config("oracle", env).num_evals == values[-1]  # every preset is per env
     # explicit values win; the shipped vel runs' 2 / 2 tasks are a preset
-    assert pearl.resolve(pearl.PEARLConfig(meta_batch=7), "ant_fwd_back").meta_batch == 7
-    shipped = pearl.resolve(algorithms.get("pearl").make_config("authors_task_counts"), "halfcheetah_vel")
+    assert algorithm.make_config("paper", "ant_fwd_back", meta_batch=7).meta_batch == 7
+    shipped = algorithm.make_config("authors_task_counts", "halfcheetah_vel")
     assert (shipped.num_train_tasks, shipped.num_test_tasks, shipped.meta_batch) == (2, 2, 16)
     assert pearl.replay_capacity(shipped, 1_000_000) == 1_000_000  # the authors' per-task buffers
-    assert pearl.replay_capacity(pearl.resolve(pearl.PEARLConfig(), "ant_vel"), 1_000_000) == 50_000
+    assert pearl.replay_capacity(algorithm.make_config("paper", "ant_vel"), 1_000_000) == 50_000
 
 
 def test_direction_tasks_and_the_oracle_normalisation():

@@ -20,7 +20,7 @@ show the test tasks' last-trajectory return (bold), the first trajectory's, befo
 information (dashed), and training tasks' (dashed). --num_evals is oyster's num_evals (runs per
 evaluation task; --eval_episodes is not read); --buffer_size is per task (at most 5,000,000
 transitions over all training tasks). Flags: RunConfig's and PEARLConfig's (hyperjax/agents/pearl.py;
-those left unset take the authors' value for --env), and --preset; see --helpfull.
+a preset takes the authors' values for --env), and --preset; see --helpfull.
 """
 
 from absl import app
