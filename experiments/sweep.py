@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from hyperjax.experiments import checks  # standard library only: no JAX in the sweep's process
+
 SCALES = ("paper", "cpu")
 SCALE_LABELS = {"paper": "paper scale", "cpu": "CPU scale"}
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "brax", "mujoco", "mujoco-mjx", "jax-cuda12-plugin", "numpy")
@@ -280,14 +282,22 @@ def run_sweep(runs: Sequence[Run], sweep_dir: str, scale: str, parallel: int = 1
 # The figure scripts' shared front end.
 
 
+def refuse(message: str) -> None:
+    """Bad input of a sweep command: one line on stderr (``error: ...``), exit code 1."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
 def figure_parser(doc: str, fig: str, envs: dict[str, Sequence[str]] | None = None) -> argparse.ArgumentParser:
     """``--scale``, ``--logdir``, ``--out``, ``--parallel``, ``--dry_run``, ``--report_only`` (and
-    ``--envs`` when ``envs``, the default environments per scale, is given)."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ``--envs`` when ``envs``, the default environments per scale, is given); a bad flag is one line."""
+    parser = checks.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", required=True, choices=SCALES, help="paper: a GPU workload; cpu: reduced")
     parser.add_argument("--logdir", default=None, help=f"sweep folder; default runs/{fig}_<scale>")
     parser.add_argument("--out", default="experiments/results", help="figures go to <out>/<figure>_<scale>/")
-    parser.add_argument("--parallel", type=int, default=1, help="runs at once (each uses all cores or the GPU)")
+    parser.add_argument(
+        "--parallel", type=checks.positive, default=1, help="runs at once (each uses all cores or the GPU)"
+    )
     parser.add_argument("--dry_run", action="store_true", help="print each run's status and command; launch nothing")
     parser.add_argument("--report_only", action="store_true", help="no training: figures from the runs that exist")
     if envs:
@@ -296,12 +306,53 @@ def figure_parser(doc: str, fig: str, envs: dict[str, Sequence[str]] | None = No
     return parser
 
 
+_ENV_NAMES = """if True:
+    import json
+    from hyperjax.envs import registry
+    print(json.dumps({"meta": list(registry.META_ENVS), "all": list(registry.ENVS)}))
+"""
+
+
+def known_envs() -> dict[str, tuple[str, ...]] | None:
+    """The registry's environments, ``{"meta": meta tasks, "single": the others}``, asked of a short
+    child process (the sweep's own process imports no JAX); None if that fails (each run then checks)."""
+    try:
+        out = subprocess.run([sys.executable, "-c", _ENV_NAMES], capture_output=True, text=True, timeout=300)
+        names = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+    return {"meta": tuple(names["meta"]), "single": tuple(n for n in names["all"] if n not in names["meta"])}
+
+
+def check_envs(text: str, flag: str, defaults: Sequence[str]) -> list[str]:
+    """A comma list of environments of the kind ``defaults`` are (meta tasks or single tasks): one line
+    and exit code 1 for an empty entry, a repeat, or a name the registry does not know."""
+    try:
+        names = checks.names(text, flag)
+        known = known_envs()
+        if known is None:
+            return names
+        valid = known["meta"] if set(defaults) <= set(known["meta"]) else known["single"]
+        return checks.names(text, flag, valid)
+    except ValueError as e:
+        refuse(str(e))
+
+
 def env_list(args: argparse.Namespace, envs: dict[str, Sequence[str]]) -> list[str]:
-    return args.envs.split(",") if args.envs else list(envs[args.scale])
+    """``--envs`` (checked: one line for an empty, repeated or unknown name), else the scale's."""
+    if args.envs is None:
+        return list(envs[args.scale])
+    return check_envs(args.envs, "--envs", [name for names in envs.values() for name in names])
 
 
 def sweep_dir(args: argparse.Namespace, fig: str) -> str:
-    return args.logdir or os.path.join("runs", f"{fig}_{args.scale}")
+    """``--logdir`` or ``runs/<fig>_<scale>``: one line and exit code 1 if it is a file or cannot be written."""
+    folder = args.logdir or os.path.join("runs", f"{fig}_{args.scale}")
+    try:
+        checks.folder(folder, "--logdir")
+    except ValueError as e:
+        refuse(str(e))
+    return folder
 
 
 def write_note(out_dir: str, fig: str, title: str, note: str, folder: str) -> None:
@@ -351,7 +402,27 @@ def figure(
 ) -> int:
     """Trains ``runs`` in ``folder`` (unless ``--report_only``), then makes each report from the runs
     that exist (``--run=<dir>`` arguments of runs not started yet are left out), even when some runs
-    failed; the exit code is non-zero then. Each report's out dir gets a scale-labelled provenance.md."""
+    failed; the exit code is non-zero then. Each report's out dir gets a scale-labelled provenance.md.
+    Bad settings (``--out`` a file, a sweep that cannot run) are one line and exit code 1, found by a
+    ``--dry_run`` too; Ctrl-C is one line and 130."""
+    try:
+        checks.folder(args.out, "--out")
+        return _figure(args, fig, runs, folder, reports, title, note)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {checks.os_error(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: finished runs and checkpoints are kept; the same command goes on from there",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _figure(args, fig, runs, folder, reports, title, note) -> int:
     code = 0
     if not args.report_only:
         code = run_sweep(runs, folder, args.scale, args.parallel, args.dry_run)

@@ -91,6 +91,14 @@ def check(config) -> None:
             raise ValueError(f"--{f.name}={_show(value)} is not valid; valid: {', '.join(map(str, _choices(valid)))}")
 
 
+def int_list(name: str, values: Sequence[str]) -> tuple[int, ...]:
+    """A comma-list flag's entries as integers; ValueError (one line) naming the flag otherwise."""
+    try:
+        return tuple(int(x) for x in values)
+    except ValueError:
+        raise ValueError(f"--{name}={','.join(values)} is not a list of integers; give e.g. --{name}=256,256") from None
+
+
 def _show(value) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(map(str, value))

@@ -85,7 +85,7 @@ def test_bad_logdirs_and_resume(tmp_path, capsys):
         assert code == 1 and len(lines) == 1 and re.search(message, lines[0]), lines
     assert a_file.read_text() == "x"
     code, lines = _main([*BASE, f"--logdir={tmp_path / 'new'}", "--resume"], capsys)
-    assert code == 1 and "--resume: no checkpoint in" in lines[-1] and not (tmp_path / "new").exists()
+    assert code == 1 and "--resume: no run in" in lines[-1] and not (tmp_path / "new").exists()
 
 
 def test_td3_ranges():

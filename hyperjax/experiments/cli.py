@@ -19,8 +19,9 @@ from hyperjax.train import headless
 
 # videos during training (--video_every) render MuJoCo headless: MUJOCO_GL must name a working
 # backend before anything imports mujoco (the runner's env registry does, through Brax), and this
-# module is the first thing every training entry point imports
-headless.choose_if_flagged(sys.argv, "video_every")
+# module is the first thing every training entry point imports; a MUJOCO_GL that cannot load ends
+# nothing here (headless.FAILED: only --video_every reports it)
+headless.load_mujoco(headless.flagged(sys.argv, headless.VIDEO_FLAG))
 
 from hyperjax import config as cfg  # noqa: E402
 from hyperjax.agents import registry as algorithms  # noqa: E402
@@ -90,7 +91,7 @@ def from_flags(cls, preset: dict | None = None, exclude: tuple[str, ...] = ()):
             except json.JSONDecodeError as e:
                 raise ValueError(f"--{field.name} must be JSON, e.g. '{{\"hidden_sizes\": [64]}}': {e}") from e
         elif kind == "Sequence":
-            value = tuple(int(x) for x in value)
+            value = cfg.int_list(field.name, value)
         values[field.name] = value
     return cls(**values)
 
@@ -121,6 +122,16 @@ def prepare() -> None:
     use_compilation_cache()
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with a bad flag as one line (``error: flag --num_seeds=abc: ...``) and exit
+    code 1, instead of absl's two; the ``flags_parser`` of every absl entry point's ``app.run``."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {str(e).splitlines()[0]} (see --helpfull)", file=sys.stderr)
+        sys.exit(1)
+
+
 def main(algo: str, argv) -> None:
     """Runs the experiment the flags describe; errors become one line on stderr and exit 1."""
     del argv
@@ -135,6 +146,8 @@ def main(algo: str, argv) -> None:
         # the preset's values for this env (e.g. per-task learning rates), so config.json holds what ran
         agent_config = from_flags(algorithm.config, algorithm.preset_values(flags.FLAGS.preset, run_config.env))
         runner.validate(algo, run_config, agent_config)
+        if run_config.video_every and headless.FAILED:  # MUJOCO_GL could not load: no videos
+            raise ValueError(f"--video_every: {headless.FAILED}")
         if distributed.is_primary():
             print(
                 f"{algo.upper()} | env {run_config.env} "

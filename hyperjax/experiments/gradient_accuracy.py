@@ -15,50 +15,88 @@ and 0.75; d, the mean CS over training with the interquartile band over seeds an
 """
 
 import csv
+import dataclasses
 import os
 import sys
 import time
 
-import jax
-import numpy as np
 from absl import app, flags
 
-from hyperjax.agents import registry as algorithms
-from hyperjax.analysis import gradient_accuracy as ga
-from hyperjax.experiments import cli, runner, trained
-from hyperjax.train import checkpoint
+from hyperjax.experiments import quiet
 
-flags.DEFINE_multi_string("run", [], "A training run's folder (with snapshots); repeat for several.")
-flags.DEFINE_string("out", None, "Folder of the figure and table; unset: only the runs' CSVs are written.")
-flags.DEFINE_integer("num_states", ga.GradientConfig.num_states, "States per snapshot and seed (paper: 15).")
-flags.DEFINE_integer("num_actions", ga.GradientConfig.num_actions, "Actions per state, the actor's included (15).")
-flags.DEFINE_integer("seed", 0, "Key of the states and perturbations (fold_in with the step and seed).")
-flags.DEFINE_integer(
-    "last_step",
-    None,
-    "Analyse and summarise only snapshots up to this step (the authors' bias_test.py: 0 to 590,000, "
-    "range(0, 600000, 10000)); unset: all.",
-    lower_bound=0,
-)
+with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothing else
+    import jax
+    import numpy as np
 
-COLUMNS = ("step", "seed", "state", "cs", "true_norm", "model_norm", "steps")
+    from hyperjax.agents import registry as algorithms
+    from hyperjax.analysis import gradient_accuracy as ga
+    from hyperjax.experiments import checks, cli, runner, trained
+    from hyperjax.train import checkpoint
+
+
+def define_flags() -> None:
+    """The command's flags (defined when it runs, so tests can import this module beside others)."""
+    flags.DEFINE_multi_string("run", [], "A training run's folder (with snapshots); repeat for several.")
+    flags.DEFINE_string("out", None, "Folder of the figure and table; unset: only the runs' CSVs are written.")
+    flags.DEFINE_integer("num_states", ga.GradientConfig.num_states, "States per snapshot and seed (paper: 15).")
+    flags.DEFINE_integer("num_actions", ga.GradientConfig.num_actions, "Actions per state, the actor's included (15).")
+    flags.DEFINE_integer("seed", 0, "Key of the states and perturbations (fold_in with the step and seed).")
+    flags.DEFINE_integer(
+        "last_step",
+        None,
+        "Analyse and summarise only snapshots up to this step (the authors' bias_test.py: 0 to 590,000, "
+        "range(0, 600000, 10000)); unset: all.",
+        lower_bound=0,
+    )
+
+
+# every row names the settings it was made with (the estimate's sizes and the key's seed), so a rerun
+# with other settings analyses the snapshots again instead of reusing (and mislabelling) these rows
+SETTINGS = tuple(f.name for f in dataclasses.fields(ga.GradientConfig)) + ("key_seed",)
+COLUMNS = (*SETTINGS, "step", "seed", "state", "cs", "true_norm", "model_norm", "steps")
+VALUES = ("cs", "true_norm", "model_norm", "steps")
 CSV_NAME = "gradient_accuracy.csv"
+UNKEYED = "gradient_accuracy.unkeyed.csv"  # an older CSV without the settings columns, kept aside
+
+
+def settings_key(config: ga.GradientConfig, seed: int) -> tuple[str, ...]:
+    """The settings of ``config`` and the key's seed as the CSV holds them."""
+    return tuple(str(v) for v in (*dataclasses.astuple(config), seed))
+
+
+def _key(row: dict) -> tuple[str, ...]:
+    return tuple(row[name] for name in SETTINGS)
+
+
+def keep_unkeyed(path: str, log=print) -> None:
+    """Moves a CSV written before its rows named their settings aside (``UNKEYED``): its settings are
+    unknown, so its numbers are never reused or shown under a command that did not make them."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), [])
+    if tuple(header) != COLUMNS:
+        aside = os.path.join(os.path.dirname(path), UNKEYED)
+        os.replace(path, aside)
+        log(f"{path}: rows without their settings moved to {aside}; analysing again")
 
 
 def analyse_run(
     logdir: str, config: ga.GradientConfig, seed: int = 0, log=print, last_step: int | None = None
 ) -> list[float]:
-    """Adds the snapshots of ``logdir`` (up to ``last_step``) not yet in its CSV; returns the seconds each took."""
+    """Adds the snapshots of ``logdir`` (up to ``last_step``) not yet in its CSV with these settings
+    (``config`` and ``seed``); returns the seconds each took."""
     algo, run_config, agent_config = runner.load_config(logdir)
-    algorithm = algorithms.get(algo)
     mngr = trained.snapshot_manager(logdir)
     path = os.path.join(logdir, CSV_NAME)
-    done = {int(r["step"]) for r in read_rows(path)} if os.path.exists(path) else set()
+    keep_unkeyed(path, log)
+    key = settings_key(config, seed)
+    done = {int(r["step"]) for r in read_rows(path) if _key(r) == key} if os.path.exists(path) else set()
     todo = [s for s in sorted(mngr.all_steps()) if s not in done and (last_step is None or s <= last_step)]
     if not todo:
         return []
     env = runner.env_spec(run_config).make()
-    agent = algorithm.make_agent(agent_config, env.observation_size, env.action_size)
+    agent = trained.make_agent(algo, run_config, agent_config)
     seeds = run_config.num_seeds
     abstract = trained.abstract_snapshot(agent, run_config)
     program = ga.make_program(env, agent, config)
@@ -74,10 +112,12 @@ def analyse_run(
             step_key = jax.random.fold_in(jax.random.key(seed), step)
             step_keys = jax.vmap(lambda s, k=step_key: jax.random.fold_in(k, s))(np.arange(seeds))
             out = jax.device_get(program(snapshot, step_keys))
-            for s in range(seeds):
-                for i in range(config.num_states):
-                    row = [step, run_config.seed + s, i] + [float(out[k][s, i]) for k in COLUMNS[3:]]
-                    writer.writerow(row)
+            rows = [
+                [*key, step, run_config.seed + s, i] + [float(out[k][s, i]) for k in VALUES]
+                for s in range(seeds)
+                for i in range(config.num_states)
+            ]
+            writer.writerows(rows)  # a snapshot's rows at once, then on disk
             f.flush()
             times.append(time.perf_counter() - t0)
             cs = out["cs"]
@@ -96,14 +136,17 @@ def label_of(logdir: str) -> tuple[str, str, str]:
     return algo, run_config.env, algorithms.get(algo).run_name(agent_config)
 
 
-def summarise(runs: list[str], last_step: int | None = None) -> dict:
+def summarise(runs: list[str], key: tuple[str, ...], last_step: int | None = None) -> dict:
     """Per label: ``cs`` (all states), ``steps [T]``, per step ``above_25``, ``above_75``, ``mean``,
-    and ``q1``/``q3`` of the per-(run, seed) mean CS at that step (snapshots up to ``last_step``)."""
+    and ``q1``/``q3`` of the per-(run, seed) mean CS at that step (the rows made with the settings
+    ``key``, ``settings_key``; snapshots up to ``last_step``)."""
     groups: dict[str, list[dict]] = {}
     for logdir in runs:
         _, env, label = label_of(logdir)
         rows = read_rows(os.path.join(logdir, CSV_NAME))
-        rows = [r for r in rows if last_step is None or int(r["step"]) <= last_step]
+        rows = [r for r in rows if _key(r) == key and (last_step is None or int(r["step"]) <= last_step)]
+        # one row per (step, seed, state): a snapshot analysed twice (a killed write) counts once
+        rows = list({(r["step"], r["seed"], r["state"]): r for r in rows}.values())
         for r in rows:
             r["key"] = (logdir, r["seed"])
         groups.setdefault(label, []).extend(rows)
@@ -181,41 +224,78 @@ def table(summary: dict, runs: list[str], seconds: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+def check_runs(runs: list[str], last_step: int | None) -> None:
+    """ValueError (one line) for the first run that cannot be analysed, before any work: not a run,
+    given twice, an algorithm without an agent (MAML, PEARL), no snapshots (up to ``last_step``), or a
+    folder its CSV cannot be written to."""
+    if not runs:
+        raise ValueError("give at least one --run=<folder of a training run with snapshots>")
+    for logdir in runs:
+        if runs.count(logdir) > 1:
+            raise ValueError(f"--run={logdir} is given twice")
+        algo, run_config, agent_config = trained.load(logdir)
+        trained.make_agent(algo, run_config, agent_config)  # refuses algorithms without one
+        steps = trained.snapshot_steps(logdir)
+        if not steps:
+            raise ValueError(
+                f"--run={logdir} has no parameter snapshots; train it with --snapshot_every (paper: 10000)"
+            )
+        if last_step is not None and steps[0] > last_step:
+            raise ValueError(f"--run={logdir} has no snapshot up to --last_step={last_step}; its first is {steps[0]}")
+        why = checks.why_not_writable(logdir)
+        if why:
+            raise ValueError(f"--run={logdir}: its {CSV_NAME} cannot be written: {why}")
+
+
 def main(argv) -> None:
     del argv
     cli.prepare()
     flags_ = flags.FLAGS
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     try:
-        if not flags_.run:
-            raise ValueError("give at least one --run=<folder of a training run with snapshots>")
-        for logdir in flags_.run:
-            runner.load_config(logdir)  # every folder is a run, before any work
         config = ga.GradientConfig(num_states=flags_.num_states, num_actions=flags_.num_actions)
-        if config.num_actions < 2 or config.num_states < 1:
-            raise ValueError("--num_actions must be >= 2 and --num_states >= 1")
+        if config.num_states < 1:
+            raise ValueError(f"--num_states={config.num_states} is out of range: it must be >= 1")
+        if config.num_actions < 2:
+            raise ValueError(f"--num_actions={config.num_actions} is out of range: it must be >= 2 (a slope)")
+        if flags_.out:
+            checks.folder(flags_.out, "--out")
+        check_runs(flags_.run, flags_.last_step)
         seconds = {}
         for logdir in flags_.run:
-            times = analyse_run(
-                logdir, config, flags_.seed, log=lambda m: print(m, file=sys.stderr), last_step=flags_.last_step
-            )
+            times = analyse_run(logdir, config, flags_.seed, log=log, last_step=flags_.last_step)
             if times:
                 seconds[logdir] = times
+        if flags_.out:
+            os.makedirs(flags_.out, exist_ok=True)
+            summary = summarise(flags_.run, settings_key(config, flags_.seed), flags_.last_step)
+            algo, env, _ = label_of(flags_.run[0])
+            scale = " (CPU scale)" if any("cpu" in r for r in flags_.run) else ""
+            envs = sorted({label_of(r)[1] for r in flags_.run})
+            title = f"{algo.upper()} critic-gradient accuracy on {', '.join(envs)}{scale}"
+            plot(summary, os.path.join(flags_.out, "gradient_accuracy.png"), title)
+            command = "python -m hyperjax.experiments.gradient_accuracy " + " ".join(sys.argv[1:])
+            with open(os.path.join(flags_.out, "gradient_accuracy.md"), "w") as f:
+                f.write(table(summary, flags_.run, seconds, command))
     except (ValueError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:
+        print(f"error: {checks.os_error(e)}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: the snapshots analysed so far are kept in each run's gradient_accuracy.csv; "
+            "the same command goes on from there",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    analysed = sum(len(t) for t in seconds.values())
+    print(f"{analysed} snapshot(s) analysed; the per-state values in each run's {CSV_NAME}", file=sys.stderr)
     if flags_.out:
-        os.makedirs(flags_.out, exist_ok=True)
-        summary = summarise(flags_.run, flags_.last_step)
-        algo, env, _ = label_of(flags_.run[0])
-        scale = " (CPU scale)" if any("cpu" in r for r in flags_.run) else ""
-        envs = sorted({label_of(r)[1] for r in flags_.run})
-        title = f"{algo.upper()} critic-gradient accuracy on {', '.join(envs)}{scale}"
-        plot(summary, os.path.join(flags_.out, "gradient_accuracy.png"), title)
-        command = "python -m hyperjax.experiments.gradient_accuracy " + " ".join(sys.argv[1:])
-        with open(os.path.join(flags_.out, "gradient_accuracy.md"), "w") as f:
-            f.write(table(summary, flags_.run, seconds, command))
         print(f"figure and table in {flags_.out}/gradient_accuracy.{{png,md}}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    define_flags()
+    app.run(main, flags_parser=cli.parse_flags)

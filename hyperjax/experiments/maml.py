@@ -19,4 +19,4 @@ with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothi
 cli.define_for("maml")
 
 if __name__ == "__main__":
-    app.run(cli.main_for("maml"))
+    app.run(cli.main_for("maml"), flags_parser=cli.parse_flags)

@@ -33,4 +33,4 @@ with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothi
 cli.define_for("pearl")
 
 if __name__ == "__main__":
-    app.run(cli.main_for("pearl"))
+    app.run(cli.main_for("pearl"), flags_parser=cli.parse_flags)

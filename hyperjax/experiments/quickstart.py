@@ -12,13 +12,17 @@ The MLP critic is the paper's (2x256). The SA-Hyper critic is reduced (primary w
 """
 
 import os
+import sys
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 
-from hyperjax.agents import sac
-from hyperjax.experiments import runner
-from hyperjax.train import logger
+from hyperjax.experiments import quiet
+
+with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothing else
+    from hyperjax.agents import sac
+    from hyperjax.experiments import cli, runner
+    from hyperjax.train import checkpoint, logger
 
 flags.DEFINE_integer("total_steps", 10_000, "environment steps per critic")
 flags.DEFINE_integer("num_seeds", 2, "seeds trained together")
@@ -58,7 +62,21 @@ def plot(logdir: str, names) -> str:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
+    cli.prepare()
+    try:
+        _main()
+    except (ValueError, checkpoint.CheckpointError, runner.TrainingDiverged) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except runner.Interrupted as e:
+        print(("\n" if sys.stderr.isatty() else "") + str(e), file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopped at once; runs keep their last complete checkpoint", file=sys.stderr)
+        sys.exit(130)
+
+
+def _main():
     start = time.perf_counter()
     logdir = FLAGS.logdir or time.strftime("runs/quickstart-%Y%m%d-%H%M%S")
     for name, overrides in CRITICS.items():
@@ -80,4 +98,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

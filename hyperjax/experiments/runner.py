@@ -206,6 +206,63 @@ def _check_logdir(logdir: str | None) -> None:
         raise ValueError(f"--logdir={logdir} cannot be written: no permission in {parent}")
 
 
+_TRAINERS: dict = {}  # the last trainer validate built, reused by _train (built once per run)
+
+
+def _trainer(algo: str, run: RunConfig, agent_config) -> trainer_lib.Trainer:
+    """``Algorithm.make_trainer`` for the run, built once for validation and training."""
+    key = (algo, repr(agent_config), repr(setting(run)))
+    if key not in _TRAINERS:
+        _TRAINERS.clear()
+        _TRAINERS[key] = algorithms.get(algo).make_trainer(agent_config, setting(run))
+    return _TRAINERS[key]
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+def device_memory() -> tuple[int, str]:
+    """``(bytes, what)``: the memory one seed-holding device offers (an accelerator's limit; on CPU the
+    host's RAM, shared by its CPU devices)."""
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]), f"one {device.device_kind}"
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return ram // jax.local_device_count(), "this host's RAM" + (
+        f" (a {jax.local_device_count()}th per CPU device)" if jax.local_device_count() > 1 else ""
+    )
+
+
+def _check_memory(algo: str, run: RunConfig, agent_config) -> None:
+    """ValueError (one line) if the training state alone cannot fit the devices: its bytes from
+    ``jax.eval_shape`` of the trainer's init (nothing allocated or compiled), seeds sharded equally."""
+    trainer = _trainer(algo, run, agent_config)
+    seeds = jax.ShapeDtypeStruct((run.num_seeds,), np.uint32)
+    shapes = jax.eval_shape(lambda s: trainer.init(jax.vmap(jax.random.key)(s)), seeds)
+    total = sum(x.size * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes))
+    devices = trainer_lib.seed_devices(run.num_seeds)
+    available, where = device_memory()
+    if total / devices <= available:
+        return
+    per_seed = total / run.num_seeds
+    fit = int(available * devices // per_seed)
+    if fit < 1:
+        raise ValueError(
+            f"one seed's training state needs {_size(per_seed)} (--buffer_size={run.buffer_size}), more than "
+            f"{_size(available)} of {where}; give a smaller --buffer_size or network"
+        )
+    offered = f"{_size(available)} of {where}" if devices == 1 else f"{devices} x {_size(available)} ({where} each)"
+    raise ValueError(
+        f"--num_seeds={run.num_seeds}: the training state needs {_size(total)} ({_size(per_seed)} per seed), "
+        f"more than the {offered}; at most {fit} seeds fit"
+    )
+
+
 def validate(algo: str, run: RunConfig, agent_config) -> None:
     """Raises ValueError with a one-line message for any bad setting (before anything runs)."""
     algorithm = algorithms.get(algo)
@@ -246,6 +303,7 @@ def validate(algo: str, run: RunConfig, agent_config) -> None:
                 f"--{name}={getattr(run, name)} must be a multiple of {multiple}, the env steps one training "
                 "iteration takes (--num_envs)"
             )
+    _check_memory(algo, run, agent_config)  # last: it builds the trainer
 
 
 def config_dict(algo: str, run: RunConfig, agent_config) -> dict:
@@ -322,6 +380,8 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
     validate(algo, run_config, agent_config)
     primary = distributed.is_primary()  # with several processes, process 0 alone logs and prints
     logdir = run_config.logdir or default_logdir(algo, run_config, agent_config)
+    if run_config.resume and not os.path.isdir(logdir):  # refused before anything is created
+        rundir.decide(logdir, algo, run_config.resume, run_config.total_steps)
     os.makedirs(logdir, exist_ok=True)
     lock = rundir.Lock(logdir) if primary else None  # one process per run folder
     try:
@@ -349,7 +409,7 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
                 "Ctrl-C now stops at once, nothing is trained yet...",
                 file=sys.stderr,
             )
-        trainer = algorithm.make_trainer(agent_config, setting(run_config))
+        trainer = _trainer(algo, run_config, agent_config)  # validate built it
         keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
         config = config_dict(algo, run_config, agent_config)
         mngr = checkpoint.manager(ckpt_dir)

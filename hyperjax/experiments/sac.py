@@ -18,4 +18,4 @@ with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothi
 cli.define_for("sac")
 
 if __name__ == "__main__":
-    app.run(cli.main_for("sac"))
+    app.run(cli.main_for("sac"), flags_parser=cli.parse_flags)

@@ -16,4 +16,4 @@ with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines, nothi
 cli.define_for("td3")
 
 if __name__ == "__main__":
-    app.run(cli.main_for("td3"))
+    app.run(cli.main_for("td3"), flags_parser=cli.parse_flags)

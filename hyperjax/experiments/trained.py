@@ -51,7 +51,7 @@ def _steps(directory: str) -> list[int]:
 def snapshot_manager(logdir: str):
     """The manager of the run's snapshots; ValueError (one line) if it has none."""
     directory = os.path.join(logdir, runner.SNAPSHOTS)
-    if not os.path.isdir(directory):
+    if not snapshot_steps(logdir):  # no folder, or an empty one (a run killed before its first snapshot)
         raise ValueError(f"{logdir} has no snapshots; train it with --snapshot_every (paper: 10000)")
     return checkpoint.manager(directory, max_to_keep=None)
 

@@ -13,6 +13,12 @@ in a short child process (about 0.7 s; a failed backend cannot be unloaded from 
 The training entry points render only on request (``--video_every``): ``cli`` calls
 :func:`choose_if_flagged` first thing, which peeks at the command line before absl parses it.
 
+Only rendering may depend on ``MUJOCO_GL``: a value MuJoCo cannot load (``nonsense``, ``osmesa``
+without OSMesa) makes ``import mujoco`` raise, which would end every command that imports an env.
+:func:`load_mujoco` (the entry points' ``quiet.imports`` calls it) imports ``mujoco`` once; if the
+user's backend fails to load it imports it with OpenGL off instead and keeps the one-line reason in
+``FAILED``, so training, analyses and pure-JAX drawings go on and only MuJoCo rendering reports it.
+
 This module imports nothing heavy, so it can run first.
 """
 
@@ -65,6 +71,50 @@ def choose() -> str | None:
             os.environ["MUJOCO_GL"] = backend
             return backend
     return None
+
+
+# set by load_mujoco when MUJOCO_GL names a backend that cannot load: the one-line reason rendering is off
+FAILED: str | None = None
+VIDEO_FLAG = "video_every"  # the training flag that renders (a run's periodic videos)
+_GL_OFF = "disable"  # MuJoCo's value for "no OpenGL" (its Renderer then fails, nothing else does)
+
+
+def load_mujoco(render: bool) -> str | None:
+    """Imports ``mujoco`` (once, before anything else does) so that a bad ``MUJOCO_GL`` cannot end the
+    process; returns :data:`FAILED` (None: MuJoCo loaded with the backend asked for).
+
+    ``render``: the command renders MuJoCo, so an unset ``MUJOCO_GL`` is chosen first (:func:`choose`).
+    A set ``MUJOCO_GL`` that fails to load (MuJoCo raises at import for an unknown value, PyOpenGL for a
+    missing library) is retried with OpenGL off, ``MUJOCO_GL`` left as the user set it, and the reason
+    kept in ``FAILED`` (rendering a MuJoCo env then fails with it, in one line). An import that fails
+    for any other reason (no ``MUJOCO_GL`` set) is raised as it is.
+    """
+    global FAILED
+    if "mujoco" in sys.modules:
+        return FAILED
+    if render:
+        choose()
+    backend = os.environ.get("MUJOCO_GL")
+    try:
+        import mujoco  # noqa: F401
+    except Exception as e:  # RuntimeError (unknown value), AttributeError/ImportError/OSError (PyOpenGL)
+        if not backend:
+            raise
+        ours = [m for m in sys.modules if m == "mujoco" or m.startswith("mujoco.")]
+        for name in ours:  # the half-imported Python modules go; compiled ones stay (they cannot load twice)
+            if not (getattr(sys.modules[name], "__file__", None) or "").endswith(".so"):
+                del sys.modules[name]
+        os.environ["MUJOCO_GL"] = _GL_OFF
+        try:
+            import mujoco  # noqa: F401
+        finally:
+            os.environ["MUJOCO_GL"] = backend
+        for name in [m for m in sys.modules if m.startswith("mujoco.")]:  # kept modules: attributes of the new parent
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules and not hasattr(sys.modules[parent], child):
+                setattr(sys.modules[parent], child, sys.modules[name])
+        FAILED = f"{missing_message(backend)} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    return FAILED
 
 
 def flagged(argv: Sequence[str], flag: str) -> bool:
