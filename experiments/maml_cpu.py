@@ -12,11 +12,11 @@ folder under --logdir, and --out/maml_cpu_<env>.{png,md}: post-adaptation (solid
 pre-adaptation (dashed) test returns per policy, and the table of the last evaluation.
 """
 
-import argparse
 import os
 import sys
 
-from experiments import cpu_sweep
+from experiments import cpu_sweep, sweep
+from hyperjax.experiments import checks
 
 POLICIES = ("vanilla", "context", "hyper")
 CPU_SCALE = [
@@ -31,29 +31,42 @@ CURVES = {"return_mean": ("after adaptation", "-"), "return_pre_mean": ("before"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cpu_sweep.parser(__doc__)
     parser.add_argument("--env", default="halfcheetah_vel")
-    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--iterations", type=checks.positive, default=40)
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parallel", type=int, default=3, help="runs at once")
+    parser.add_argument("--parallel", type=checks.positive, default=3, help="runs at once")
     parser.add_argument("--logdir", default="runs/maml_cpu")
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--report_only", action="store_true", help="redraw the figure from finished runs")
     parser.add_argument("flags", nargs="*", help="more MAML flags for every run, e.g. --inner_lr=0.1")
     args = parser.parse_args()
+    env, logdir = args.env, args.logdir
+    policies = cpu_sweep.check(args.policies, "--policies", POLICIES, env, "halfcheetah_vel", logdir, args.out)
+    code = 0
     if not args.report_only:
         common = [f"--env={args.env}", f"--total_steps={args.iterations}", f"--seed={args.seed}", *CPU_SCALE]
-        runs = {policy: [f"--policy={policy}", *common, *args.flags] for policy in args.policies.split(",")}
-        cpu_sweep.launch("maml", runs, args.logdir, args.parallel)
+        runs = {policy: [f"--policy={policy}", *common, *args.flags] for policy in policies}
+        try:
+            code = cpu_sweep.launch("maml", runs, args.logdir, args.parallel)
+        except (ValueError, OSError) as e:
+            sweep.refuse(str(e))
     note = (
         f"CPU scale: {' '.join(CPU_SCALE)} (paper: 40 tasks x 20 episodes, 20 test tasks x 20 episodes); "
         f"seed {args.seed}; runs in parallel on {cpu_sweep.machine()}."
     )
     stem = os.path.join(args.out, f"maml_cpu_{args.env}")
     title = f"MAML on {args.env} (CPU scale): test return of 10 tasks"
-    cpu_sweep.report(args.logdir, stem, title, CURVES, note, "python -m experiments.maml_cpu " + " ".join(sys.argv[1:]))
-    print(f"figure and table in {stem}.{{png,md}}")
+    command = "python -m experiments.maml_cpu " + " ".join(sys.argv[1:])
+
+    def draw() -> str:
+        if not os.path.isdir(args.logdir):
+            raise ValueError(f"--logdir={args.logdir} holds no runs yet: nothing to draw")
+        cpu_sweep.report(args.logdir, stem, title, CURVES, note, command)
+        return f"{stem}.{{png,md}}"
+
+    cpu_sweep.finish(code, draw)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ iterations by the oyster protocol (600 steps per task). Everything else is the p
 folder under --logdir and experiments/results/pearl_cpu_<env>.{png,md}.
 """
 
-import argparse
 import os
 import sys
 
-from experiments import cpu_sweep
+from experiments import cpu_sweep, sweep
+from hyperjax.experiments import checks
 
 MODELS = ("mlp", "hyper")
 CPU_SCALE = [
@@ -46,30 +46,42 @@ CURVES = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cpu_sweep.parser(__doc__)
     parser.add_argument("--env", default="halfcheetah_vel")
-    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--iterations", type=checks.positive, default=30)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parallel", type=int, default=2, help="runs at once")
+    parser.add_argument("--parallel", type=checks.positive, default=2, help="runs at once")
     parser.add_argument("--logdir", default=None, help="default runs/pearl_cpu_<env>")
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--report_only", action="store_true", help="redraw the figure from the runs")
     parser.add_argument("flags", nargs="*", help="more PEARL flags for every run")
     args = parser.parse_args()
     logdir = args.logdir or f"runs/pearl_cpu_{args.env}"
+    models = cpu_sweep.check(args.models, "--models", MODELS, args.env, "halfcheetah_vel", logdir, args.out)
     common = [f"--env={args.env}", f"--total_steps={args.iterations}", f"--seed={args.seed}", *CPU_SCALE, *args.flags]
+    code = 0
     if not args.report_only:
-        runs = {model: [f"--model={model}", *common] for model in args.models.split(",")}
-        cpu_sweep.launch("pearl", runs, logdir, args.parallel)
+        runs = {model: [f"--model={model}", *common] for model in models}
+        try:
+            code = cpu_sweep.launch("pearl", runs, logdir, args.parallel)
+        except (ValueError, OSError) as e:
+            sweep.refuse(str(e))
     note = (
         f"CPU scale (see experiments/pearl_cpu.py for the paper's values): {' '.join(CPU_SCALE)}; seed {args.seed}; "
         f"runs {args.parallel} at a time on {cpu_sweep.machine()}."
     )
     stem = os.path.join(args.out, f"pearl_cpu_{args.env}")
     title = f"PEARL on {args.env} (CPU scale)"
-    cpu_sweep.report(logdir, stem, title, CURVES, note, "python -m experiments.pearl_cpu " + " ".join(sys.argv[1:]))
-    print(f"figure and table in {stem}.{{png,md}}")
+    command = "python -m experiments.pearl_cpu " + " ".join(sys.argv[1:])
+
+    def draw() -> str:
+        if not os.path.isdir(logdir):
+            raise ValueError(f"--logdir={logdir} holds no runs yet: nothing to draw")
+        cpu_sweep.report(logdir, stem, title, CURVES, note, command)
+        return f"{stem}.{{png,md}}"
+
+    cpu_sweep.finish(code, draw)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,10 @@ def output_file(path: str, flag: str, example: str) -> None:
 
 
 def os_error(e: OSError) -> str:
-    """An OSError as one line: ``<what failed> (<reason>)``."""
-    what = f"could not write {e.filename}" if e.filename else "could not write the output"
-    return f"{what} ({e.strerror or type(e).__name__})"
+    """An OSError as one line: ``<file>: <reason>`` (or its own message)."""
+    if e.filename and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 class ArgumentParser(argparse.ArgumentParser):

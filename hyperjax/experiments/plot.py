@@ -21,7 +21,6 @@ over seeds (``aggregate.BOOTSTRAP_REPS``), rliable's stratified bootstrap for IQ
 (``--reps``, default 2,000; the tests use 50 for speed).
 """
 
-import argparse
 import json
 import os
 import shlex
@@ -37,6 +36,7 @@ from hyperjax.experiments import quiet  # noqa: E402
 
 with quiet.imports():  # drops mujoco-mjx's "Failed to import warp" lines (the registry loads the agents)
     from hyperjax.analysis import aggregate  # noqa: E402
+    from hyperjax.experiments import checks  # noqa: E402
 
 TAU_MAX, TAU_COUNT = 2.0, 81  # profile thresholds: 0 to 2 baseline final means (or past the best score)
 
@@ -303,7 +303,7 @@ def _json(norm: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hyperjax.experiments.plot", description=__doc__.split("\n")[0])
+    parser = checks.ArgumentParser(prog="python -m hyperjax.experiments.plot", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", help="run directories or sweep folders holding them")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--reps",
-        type=int,
+        type=checks.positive,
         default=aggregate.RLIABLE_REPS,
         help="stratified-bootstrap resamples of the IQM intervals and profiles (rliable; slow: ~1 ms each)",
     )
@@ -322,15 +322,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {message}", file=sys.stderr)
 
     try:
-        if args.reps < 1:
-            raise ValueError(f"--reps={args.reps} must be positive")
+        checks.folder(args.out, "--out")
         groups = aggregate.load_groups(args.paths)
         if not groups:
             raise ValueError("the run directories found hold no evaluation")
         os.makedirs(args.out, exist_ok=True)
-    except (OSError, ValueError) as e:
+        return _write(args, groups, command, warn)
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        print(f"error: {checks.os_error(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: the outputs written so far are in --out", file=sys.stderr)
+        return 130
+
+
+def _write(args, groups, command: str, warn) -> int:
     for g in groups.values():
         if g.duplicate_seeds:
             warn(f"{g.algo} {g.env} {g.label}: seed(s) {list(g.duplicate_seeds)} in more than one folder; all kept")
