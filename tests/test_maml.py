@@ -1,6 +1,7 @@
 """MAML: the second-order meta-gradient against finite differences, the hyper policy's per-task
 weights against the module, and learning on 2-D point navigation through the runner."""
 
+import dataclasses
 import os
 
 import jax
@@ -87,6 +88,24 @@ def test_paper_sizes():
     assert counts["hyper"] == 6_169_600 + 7_359_500 + 6
     assert maml.inner_lr(maml.MAMLConfig(policy="hyper")) == 5e-5
     assert maml.inner_lr(maml.MAMLConfig(policy="vanilla")) == 0.1
+
+
+def test_paper_preset_is_what_the_authors_ran_and_the_figures_use_it():
+    """docs/authors_code.md (MAML): first order, the pre-adaptation baseline, the authors' Ant
+    headings; the improvements are named presets; Fig. 5 and Fig. 6c at paper scale set none."""
+    from experiments import fig5, fig6c
+
+    paper = maml.MAMLConfig()
+    assert (paper.second_order, paper.refit_baseline, paper.heading_bug) == (False, False, True)
+    assert maml.ALGORITHM.make_config("paper") == paper
+    assert maml.ALGORITHM.make_config("second_order").second_order
+    assert maml.ALGORITHM.make_config("refit_baseline").refit_baseline
+    assert not maml.ALGORITHM.make_config("fixed_heading").heading_bug
+    assert maml.ALGORITHM.run_name(paper) == "hyper"
+    assert maml.ALGORITHM.run_name(maml.ALGORITHM.make_config("improved")) == "hyper_so_refit_xheading"
+    names = [f.name for f in dataclasses.fields(maml.MAMLConfig)]
+    for flags in (fig5.FLAGS["paper"], fig6c.FLAGS["paper"]):
+        assert not any(flag.lstrip("-").split("=")[0].removeprefix("no") in names + ["preset"] for flag in flags)
 
 
 # A random policy scores about -65 on point_nav and standing still -38 on average; one that reaches

@@ -292,19 +292,21 @@ def test_inner_step_equals_the_closed_form(kind):
         assert np.abs(_ravel(expected)).max() > 0
 
 
+def _task(tree, m):
+    return jax.tree.map(lambda x: x[m], tree)
+
+
 @pytest.mark.parametrize("kind", maml.POLICIES)
-def test_meta_gradient_first_and_second_order_and_the_fisher_at_the_adapted_parameters(kind):
+def test_meta_gradient_first_and_second_order(kind):
     """The paper preset's (first order) and ``second_order``'s gradients of the meta-batch's mean
-    surrogate, and the Fisher-vector products of its KL, against the hand computations:
-    first order ``mean_t grad L_t(theta'_t)`` and ``F(theta'_t) v``; second order
-    ``(I - lr H_t) grad L_t(theta'_t)`` and ``(I - lr H_t) F(theta'_t) (I - lr H_t) v``."""
-    lr = LR
+    surrogate against the hand computations: first order ``mean_t grad L_t(theta'_t)``, second
+    order ``mean_t (I - lr H_t) grad L_t(theta'_t)`` (``H_t`` the inner loss's Hessian)."""
+    lr, task = LR, _task
     with x64():
         hand, params = Hand(kind), _params(kind)
         p64 = params
         batch = _batch(kind, params, lr)
         contexts = np.asarray(batch.contexts)
-        task = lambda tree, m: jax.tree.map(lambda x: x[m], tree)  # noqa: E731
         phis = [_adapted(hand, p64, contexts[m], task(batch.pre, m), lr) for m in range(3)]
         first = [_outer_grad_at(hand, phis[m], contexts[m], task(batch.post, m), task(batch.old, m)) for m in range(3)]
         second = [
@@ -320,8 +322,19 @@ def test_meta_gradient_first_and_second_order_and_the_fisher_at_the_adapted_para
             f = _functions(kind, order, inner_lr=lr)
             _close(f["grad"](params, batch), expected[order], rtol=1e-4)
 
-        # The Fisher: old = the adapted policies themselves (KL 0 at params).
+
+@pytest.mark.parametrize("kind", maml.POLICIES)
+def test_fisher_vector_products_at_the_adapted_parameters(kind):
+    """The Fisher-vector products of the meta-batch's mean KL (old = the adapted policies, so the
+    KL is 0 at params) against the hand computations: first order ``mean_t F(theta'_t) v``, the
+    Fisher matrix at the adapted parameters; second order ``(I - lr H_t) F(theta'_t) (I - lr H_t) v``."""
+    lr, task = LR, _task
+    with x64():
+        hand, params = Hand(kind), _params(kind)
+        p64 = params
         exact = _batch(kind, params, lr, near_old=False)
+        contexts = np.asarray(exact.contexts)
+        phis = [_adapted(hand, p64, contexts[m], task(exact.pre, m), lr) for m in range(3)]
         rng = np.random.default_rng(11)
         v = jax.tree.map(lambda x: rng.normal(size=x.shape), p64)
         fisher = [_fisher_vector(hand, phis[m], contexts[m], task(exact.post, m), v) for m in range(3)]
@@ -406,38 +419,46 @@ def test_collect_pairs_tasks_and_adapts_with_the_pre_fitted_baseline(kind):
     contexts theirs; the adapted policy that collected ``post`` is the hand-computed inner step on
     ``pre`` at the authors' step size; the post-adaptation advantages use the baseline fitted on
     ``pre`` (paper), or on ``post`` with ``refit_baseline``."""
+    _check_collect(kind, refit=False)
+
+
+def test_refit_baseline_option():
+    """``refit_baseline``: the post-adaptation advantages use a baseline fitted on ``post``."""
+    _check_collect("vanilla", refit=True)  # the baseline's code path is the same for every policy
+
+
+def _check_collect(kind, refit):
     hand = Hand(kind)
-    for refit in (False, True) if kind == "vanilla" else (False,):  # the baseline's path is the policy's
-        f = _functions(kind, False, refit_baseline=refit)
-        params = jax.tree.map(lambda x: x.astype(np.float32), _params(kind))
-        pool = f["family"].sample_train(jax.random.key(5), 5)
-        batch = _np(f["collect"](params, pool, jax.random.key(6)))
-        np.testing.assert_allclose(batch.contexts, batch.tasks / 0.5, rtol=1e-6)
-        for m in range(3):
-            for eps in (batch.pre, batch.post):
-                goal = batch.tasks[m]
-                dist = np.linalg.norm(eps.obs[m][:, 1:] - goal, axis=-1)
-                np.testing.assert_allclose(eps.reward[m][:, :-1], -dist, rtol=1e-5, atol=1e-6)
-            pre_adv, pre_w = _hand_advantage(batch.pre.obs[m], batch.pre.reward[m], batch.pre.mask[m])
-            np.testing.assert_allclose(batch.pre.advantage[m], pre_adv, atol=2e-3)
-            post_w = None if refit else pre_w
-            post_adv, _ = _hand_advantage(batch.post.obs[m], batch.post.reward[m], batch.post.mask[m], post_w)
-            other, _ = _hand_advantage(
-                batch.post.obs[m], batch.post.reward[m], batch.post.mask[m], pre_w if refit else None
-            )
-            assert np.abs(post_adv - other).max() > 0.05  # the two baselines differ here
-            np.testing.assert_allclose(batch.post.advantage[m], post_adv, atol=2e-3)
-            if refit:
-                continue
-            # The adapted policy, from this task's pre episodes and context, at the authors' step size.
-            p64 = _np(params)
-            pre = maml.Episodes(*(x[m] for x in batch.pre))
-            phi = _adapted(hand, p64, batch.contexts[m], pre, AUTHORS_LR[kind])
-            obs = batch.post.obs[m].reshape(-1, OBS)
-            before = hand.mean(p64, batch.contexts[m], obs)
-            shift = hand.mean(phi, batch.contexts[m], obs) - before
-            _close(batch.old[0][m] - before, shift, rtol=2e-2)
-            _close(batch.old[1][m][0] - p64["log_std"], phi["log_std"] - p64["log_std"], rtol=2e-2)
+    f = _functions(kind, False, refit_baseline=refit)
+    params = jax.tree.map(lambda x: x.astype(np.float32), _params(kind))
+    pool = f["family"].sample_train(jax.random.key(5), 5)
+    batch = _np(f["collect"](params, pool, jax.random.key(6)))
+    np.testing.assert_allclose(batch.contexts, batch.tasks / 0.5, rtol=1e-6)
+    for m in range(3):
+        for eps in (batch.pre, batch.post):
+            goal = batch.tasks[m]
+            dist = np.linalg.norm(eps.obs[m][:, 1:] - goal, axis=-1)
+            np.testing.assert_allclose(eps.reward[m][:, :-1], -dist, rtol=1e-5, atol=1e-6)
+        pre_adv, pre_w = _hand_advantage(batch.pre.obs[m], batch.pre.reward[m], batch.pre.mask[m])
+        np.testing.assert_allclose(batch.pre.advantage[m], pre_adv, atol=2e-3)
+        post_w = None if refit else pre_w
+        post_adv, _ = _hand_advantage(batch.post.obs[m], batch.post.reward[m], batch.post.mask[m], post_w)
+        other, _ = _hand_advantage(
+            batch.post.obs[m], batch.post.reward[m], batch.post.mask[m], pre_w if refit else None
+        )
+        assert np.abs(post_adv - other).max() > 0.05  # the two baselines differ here
+        np.testing.assert_allclose(batch.post.advantage[m], post_adv, atol=2e-3)
+        if refit:
+            continue
+        # The adapted policy, from this task's pre episodes and context, at the authors' step size.
+        p64 = _np(params)
+        pre = maml.Episodes(*(x[m] for x in batch.pre))
+        phi = _adapted(hand, p64, batch.contexts[m], pre, AUTHORS_LR[kind])
+        obs = batch.post.obs[m].reshape(-1, OBS)
+        before = hand.mean(p64, batch.contexts[m], obs)
+        shift = hand.mean(phi, batch.contexts[m], obs) - before
+        _close(batch.old[0][m] - before, shift, rtol=2e-2)
+        _close(batch.old[1][m][0] - p64["log_std"], phi["log_std"] - p64["log_std"], rtol=2e-2)
 
 
 @pytest.mark.parametrize("kind", maml.POLICIES)
