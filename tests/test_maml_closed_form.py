@@ -8,9 +8,15 @@ network's latent). Everything RL here is written out in numpy (float64): the REI
 advantages and mask, the inner step, the outer surrogate's gradient, the Fisher matrix, the linear
 baseline and GAE. The only derivative taken from JAX is the hyper policy's primary network's own
 (``jax.vjp`` / ``jax.jvp`` of ``PrimaryNetwork`` alone), through which the hand-written gradient of
-``z`` flows to its parameters. Each check fails on a sign-flipped or rescaled inner step, a
-refitted-vs-pre-fitted baseline swap or a mispaired meta-batch (each tried; see the report in the
-commit that added this file).
+``z`` flows to its parameters.
+
+Breakages tried in maml.py, each failing these tests for every policy kind: the inner step's sign
+flipped, or its step size x10 (in ``adapt``, in ``make_functions`` or in ``INNER_LR``); the
+pre-fitted and refitted baselines swapped; the meta-batch mispaired (``pre`` rolled against the
+other parts in ``objective``; the env's tasks rolled against the contexts in ``collect``; the
+contexts rolled, which only the context and hyper policies can notice: the vanilla one never reads
+them); first and second order swapped; observations after a terminal multiplied by the mask
+instead of selected out.
 """
 
 import functools

@@ -115,8 +115,9 @@ def trpo_step(
 
     Args:
       surrogate: ``params -> []``, the loss to lower (e.g. minus the importance-weighted advantage).
-      kl_fn: ``params -> []``, ``KL(old || new)`` with the old policy fixed by the caller (so ~0 at
-        ``params``); its Hessian there is the Fisher matrix.
+      kl_fn: ``params -> []``, the KL between the old policy (fixed by the caller) and the new one,
+        in either order (so ~0 at ``params``); its Hessian there is the Fisher matrix. MAML passes
+        the authors' ``KL(new || old)``, which the line search then bounds.
       params: the current parameters (a pytree).
       surrogate_and_kl: optional ``params -> (surrogate, kl)`` computing both in one pass (e.g.
         where both share an expensive inner adaptation); the line search then calls it once per
