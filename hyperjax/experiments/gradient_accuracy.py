@@ -81,6 +81,12 @@ def keep_unkeyed(path: str, log=print) -> None:
         log(f"{path}: rows without their settings moved to {aside}; analysing again")
 
 
+def pending(path: str, key: tuple[str, ...], steps, last_step: int | None = None) -> list[int]:
+    """The ``steps`` (up to ``last_step``) the CSV at ``path`` holds no rows of with the settings ``key``."""
+    done = {int(r["step"]) for r in read_rows(path) if _key(r) == key} if os.path.exists(path) else set()
+    return [s for s in sorted(steps) if s not in done and (last_step is None or s <= last_step)]
+
+
 def analyse_run(
     logdir: str, config: ga.GradientConfig, seed: int = 0, log=print, last_step: int | None = None
 ) -> list[float]:
@@ -91,8 +97,7 @@ def analyse_run(
     path = os.path.join(logdir, CSV_NAME)
     keep_unkeyed(path, log)
     key = settings_key(config, seed)
-    done = {int(r["step"]) for r in read_rows(path) if _key(r) == key} if os.path.exists(path) else set()
-    todo = [s for s in sorted(mngr.all_steps()) if s not in done and (last_step is None or s <= last_step)]
+    todo = pending(path, key, mngr.all_steps(), last_step)
     if not todo:
         return []
     env = runner.env_spec(run_config).make()
