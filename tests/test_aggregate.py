@@ -76,8 +76,8 @@ def test_scale_file(tmp_path):
 
 
 def test_labels_rebuilt_from_config():
-    assert aggregate.label_of({"algo": "maml", "agent.policy": "hyper", "agent.first_order": True}) == (
-        "hyper_fo",
+    assert aggregate.label_of({"algo": "maml", "agent.policy": "hyper", "agent.second_order": True}) == (
+        "hyper_so",
         "iterations",
     )
     assert aggregate.label_of({"algo": "td3", "agent.critic": "sa_hyper", "agent.hidden_sizes": [64, 64]}) == (

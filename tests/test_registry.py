@@ -25,7 +25,7 @@ def test_registered_algorithms():
         assert set(algorithm.run_defaults) <= {f.name for f in dataclasses.fields(runner.RunConfig)}
     for algorithm in (sac.ALGORITHM, td3.ALGORITHM):
         assert algorithm.run_name(algorithm.config(critic="d2rl")) == "d2rl"
-    assert maml.ALGORITHM.run_name(maml.MAMLConfig(policy="context", first_order=True)) == "context_fo"
+    assert maml.ALGORITHM.run_name(maml.MAMLConfig(policy="context", second_order=True)) == "context_so"
     assert pearl.ALGORITHM.run_name(pearl.PEARLConfig(model="mlp", context="oracle")) == "mlp_oracle"
     assert sac.ALGORITHM.first_update(sac.SACConfig(batch_size=64)) == 65  # more than a batch
     assert td3.ALGORITHM.first_update(td3.TD3Config(start_steps=500)) == 501  # from t >= start_steps
