@@ -45,6 +45,7 @@ import dataclasses
 import functools
 import importlib.util
 import os
+import tempfile
 from typing import NamedTuple
 
 import jax
@@ -95,7 +96,30 @@ def model_path(robot: str) -> str:
 @functools.cache
 def load(robot: str) -> mujoco.MjModel:
     """``robot``'s Gym model file as MuJoCo compiles it (cached: treat as read-only)."""
-    return mujoco.MjModel.from_xml_path(model_path(robot))
+    with _CompilerWarningDropped():
+        return mujoco.MjModel.from_xml_path(model_path(robot))
+
+
+class _CompilerWarningDropped:
+    """Drops exactly MuJoCo's deprecation warning for ``settotalmass`` (half_cheetah.xml's compiler
+    attribute, which MuJoCo still applies) from the C library's stderr; anything else it prints passes."""
+
+    NOISE = b"compiler attribute 'settotalmass' is deprecated"
+
+    def __enter__(self):
+        self._saved, self._file = os.dup(2), tempfile.TemporaryFile()
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        lines = self._file.read().splitlines(keepends=True)
+        self._file.close()
+        kept = b"".join(line for line in lines if self.NOISE not in line)
+        if kept:
+            os.write(2, kept)
 
 
 class Physics(NamedTuple):
