@@ -428,3 +428,21 @@ def test_ctrl_c_twice_during_a_save_stops_after_it_saved(tmp_path, monkeypatch):
         runner.run("sac", _run(tmp_path, "a", total_steps=5000), _tiny_agent(), False)
     assert calls[0] == 1000 and calls[-1] < 5000
     assert checkpoint.manager(str(tmp_path / "a" / "checkpoints")).all_steps()[-1] == calls[-1]
+
+
+def test_resuming_a_run_from_before_a_protocol_setting_names_it(tmp_path, monkeypatch):
+    """A run saved before a setting existed is compared as it ran (Algorithm.legacy_defaults,
+    runner.legacy_run): resuming it under a new default is refused naming the setting, not continued
+    under another protocol; where the physics would not change (pendulum), nothing is refused for it."""
+    real = runner.config_dict
+
+    def old_config_dict(*args):
+        return {k: v for k, v in real(*args).items() if k not in ("agent.same_eval_starts", "run.physics")}
+
+    monkeypatch.setattr(runner, "config_dict", old_config_dict)
+    runner.run("sac", _run(tmp_path, "old", total_steps=1000), _tiny_agent(), False)
+    monkeypatch.setattr(runner, "config_dict", real)
+    with pytest.raises(checkpoint.CheckpointError, match=r"agent.same_eval_starts: saved False vs now True\)"):
+        runner.run("sac", _run(tmp_path, "old", total_steps=2000, resume=True), _tiny_agent(), False)
+    assert runner.legacy_run(runner.RunConfig(env="hopper"))["run.physics"] == "brax"  # it would change models
+    assert runner.legacy_run(runner.RunConfig(env="pendulum"))["run.physics"] is None

@@ -127,6 +127,9 @@ class Algorithm(NamedTuple):
         (the off-policy ones), so benchmarks and tests reach the agent through the registry.
       run_defaults: ``RunConfig`` defaults of its entry point where they differ (e.g. MAML's
         400 iterations on ``halfcheetah_vel``).
+      legacy_defaults: config fields added after runs of it began, with the value such runs ran with:
+        a saved config without the field is compared as if it held this value, so ``--resume`` refuses
+        (naming the flag) rather than continue an old run under a new protocol.
       step_name: what one training step is (``env steps``; MAML: ``iterations``), for progress and plots.
       first_call_steps: steps of the first training call (it compiles; later calls are sized to seconds).
       step_multiple: ``config -> int``: training steps come in multiples of it
@@ -144,6 +147,7 @@ class Algorithm(NamedTuple):
     presets: Mapping[str, Mapping[str, Any]]
     make_agent: Callable[[Any, int, int], Agent] | None = None
     run_defaults: Mapping[str, Any] = {}
+    legacy_defaults: Mapping[str, Any] = {}
     step_name: str = "env steps"
     first_call_steps: int = 10
     step_multiple: Callable[[Any], int] = lambda config: 1

@@ -542,6 +542,8 @@ ALGORITHM = base.Algorithm(
     check=check,
     run_name=run_name,
     presets=PRESETS,
+    # runs begun before these fields existed were second order with the baseline refitted
+    legacy_defaults={"second_order": True, "refit_baseline": True},
     tasks_per_seed=lambda config: config.meta_batch,
     run_defaults={
         "env": "halfcheetah_vel",

@@ -249,4 +249,6 @@ ALGORITHM = offpolicy.algorithm(
     # the code's argparse defaults on every env (lr 3e-4, 1001 random steps), with the notes' alpha 0.2
     presets={"code_defaults": {}},
     env_presets={"paper": PAPER_LRS},
+    # runs begun before these fields existed evaluated from fresh start states and sampled with replacement
+    legacy_defaults={"same_eval_starts": False, "sample_with_replacement": True},
 )

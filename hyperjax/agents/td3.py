@@ -156,4 +156,5 @@ ALGORITHM = offpolicy.algorithm(
     check_config=base.check_critic,
     # the TD3 authors' current defaults (github.com/sfujim/TD3), for comparison with the paper's
     presets={"sfujim": dict(critic="mlp", batch_size=256, start_steps=25_000)},
+    legacy_defaults={"same_eval_starts": False},  # runs begun before it evaluated from fresh start states
 )

@@ -165,6 +165,15 @@ class _StopRequests:
             signal.signal(sig, handler)
 
 
+def legacy_run(run: RunConfig) -> dict:
+    """How a run begun before ``--physics`` existed stepped its env (Brax's models, MuJoCo's contact
+    forces), as the values a saved config without those keys is compared as: this command's own where
+    it runs the same physics, so only a run that would now change models is refused (naming the flag)."""
+    if registry.resolve_physics(run.env, run.env_preset, run.physics) == "brax":
+        return {"run.physics": run.physics, "run.contact_forces": run.contact_forces}
+    return {"run.physics": "brax", "run.contact_forces": "mujoco"}
+
+
 def env_spec(run: RunConfig) -> registry.EnvSpec:
     return registry.EnvSpec(
         run.env, run.backend, run.env_preset, run.episode_length, run.physics, run.contact_forces
@@ -428,7 +437,13 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
         step = 0
         if run_config.resume:
             abstract = jax.eval_shape(trainer.init, keys)
-            defaults = config_dict(algo, RunConfig(), algorithm.config())  # of settings added since the run began
+            # a setting the saved config lacks was added since the run began: it ran as that setting's
+            # value of before (LEGACY_RUN, Algorithm.legacy_defaults), else its default
+            defaults = {
+                **config_dict(algo, RunConfig(), algorithm.config()),
+                **legacy_run(run_config),
+                **{f"agent.{k}": v for k, v in algorithm.legacy_defaults.items()},
+            }
             state, step = checkpoint.restore_latest(mngr, abstract, config, ignore=RESUMABLE, defaults=defaults)
         else:
             state = trainer.init(keys)

@@ -186,7 +186,10 @@ def _check_config(mngr, saved_config: dict, config: dict, ignore, defaults) -> N
     )
     if diff:
         details = ", ".join(f"{k}: saved {saved_config.get(k)!r} vs now {config.get(k)!r}" for k in diff)
-        raise CheckpointError(f"--resume: the checkpoint in {mngr.directory} is of another config ({details})")
+        raise CheckpointError(
+            f"--resume: the checkpoint in {mngr.directory} is of another config ({details}); "
+            "give the saved values as flags to continue it"
+        )
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):

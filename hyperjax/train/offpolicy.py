@@ -83,6 +83,7 @@ def algorithm(
     check_config: Callable[[Any], None] = lambda config: None,
     presets: Mapping[str, Mapping[str, Any]] | None = None,
     env_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+    legacy_defaults: Mapping[str, Any] | None = None,
 ) -> base.Algorithm:
     """The registry entry of an off-policy algorithm.
 
@@ -91,6 +92,7 @@ def algorithm(
       check_config: the algorithm's own checks of its config (e.g. its critic's name).
       presets: named overrides; ``paper`` (the defaults) is always there.
       env_presets: per preset and environment, overrides over the preset (``base.Algorithm``).
+      legacy_defaults: fields added after runs began, as those runs ran (``base.Algorithm``).
     """
 
     def check_all(config, setting: trainer.Setting) -> None:
@@ -108,4 +110,5 @@ def algorithm(
         make_agent=make_agent,
         step_multiple=lambda config: config.num_envs,
         env_presets=env_presets or {},
+        legacy_defaults=legacy_defaults or {},
     )
