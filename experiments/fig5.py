@@ -4,8 +4,8 @@ many resampled meta-steps from the same parameters), by ``python -m hyperjax.exp
   python -m experiments.fig5 --scale=cpu
   python -m experiments.fig5 --scale=paper     # a GPU workload
 
-One maml_noise run per policy (so they can go in parallel, and an interrupted sweep redoes only
-the unfinished ones: maml_noise keeps no checkpoints and restarts from scratch).
+One maml_noise run per policy (so they can go in parallel); an interrupted sweep skips the finished
+runs and resumes the others from their checkpoints (``--resume``: the same numbers as if never stopped).
 Paper scale: halfcheetah_vel, maml_noise's defaults (the paper's: measurements at iterations
 50,150,300,450, 50 resampled meta-steps each; MAML's ``paper`` preset: the authors' batches, first-order
 meta-gradient and pre-adaptation baseline).
@@ -46,10 +46,21 @@ def rows(rundir: str) -> list[dict]:
 
 
 def finished(flags: list[str]) -> Callable[[str], bool]:
-    """``rundir -> bool``: its noise.csv holds the last measurement, all resamples of it."""
-    last = max(int(i) for i in (sweep.flag_value(flags, "iterations") or PAPER_ITERATIONS).split(","))
-    resamples = int(sweep.flag_value(flags, "resamples") or 50)
-    return lambda rundir: sum(int(r["iteration"]) == last for r in rows(rundir)) >= resamples
+    """``rundir -> bool``: its noise.csv holds the last measurement, all resamples of it. Flags that do not
+    parse count no run as finished (maml_noise then refuses them in one line)."""
+    try:
+        last = max(int(i) for i in (sweep.flag_value(flags, "iterations") or PAPER_ITERATIONS).split(","))
+        resamples = int(sweep.flag_value(flags, "resamples") or 50)
+    except ValueError:
+        return lambda rundir: False
+
+    def done(rundir: str) -> bool:
+        try:
+            return sum(int(r["iteration"]) == last for r in rows(rundir)) >= resamples
+        except (ValueError, KeyError, TypeError):  # a noise.csv of another kind: not this run's
+            return False
+
+    return done
 
 
 def combine(folder: str, runs: list[sweep.Run], out_dir: str, title: str) -> Callable[[], int]:
@@ -73,7 +84,7 @@ def main():
     envs = sweep.env_list(args, ENVS)
     folder = sweep.sweep_dir(args, "fig5")
     flags = FLAGS[args.scale]
-    runs = sweep.grid("maml_noise", "policies", maml_cpu.POLICIES, envs, flags, resumable=False, done=finished(flags))
+    runs = sweep.grid("maml_noise", "policies", maml_cpu.POLICIES, envs, flags, done=finished(flags))
     title = f"Fig. 5: MAML meta-step noise on {', '.join(envs)}"
     note = f"maml_noise on {', '.join(envs)}, one run per policy: {' '.join(flags)} (other settings: its defaults)."
     out_dir = os.path.join(args.out, f"fig5_{args.scale}")
