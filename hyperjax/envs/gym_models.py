@@ -24,9 +24,12 @@ What runs differs from what the authors ran in these documented ways:
 - **Ant contacts (measured, unexplained).** On ``ant.xml`` MJX and the C engine agree while no geom
   touches the floor, but not once geoms do: from a state with 3 contacts, one MuJoCo step gives
   velocities 0.08 apart, also with MJX in float64 (collision distances agree to 1e-7; the contact
-  and joint-limit forces differ by ~3%). The Ant's geoms carry ``margin=0.01`` (contacts active before
-  touching), which Hopper's (0.001) and the others' (0) barely or never exercise: the likeliest cause.
-  The strict xfail in ``tests/test_paper_physics.py`` says so and will flag a fix.
+  and joint-limit forces differ by ~3%). Not the cause, measured over 30 states of a random policy in
+  float64 (one MuJoCo step, C against MJX): the geoms' ``margin=0.01`` (set to 0 in both: the same
+  errors, up to 0.23 in qvel), the integrator (Euler instead of RK4: the same), friction or solver
+  parameters (uniform over the Ant's geoms). States without contacts agree to 1e-7; about a third of
+  the states with one or two contacts (capsule or sphere on the plane, pyramidal cone) differ by
+  0.01-0.25. The strict xfail in ``tests/test_paper_physics.py`` says so and will flag a fix.
 - **Contact forces** (``contact_forces``; they enter only the Ant's tasks: the single-task Ant's
   observation (84 of its 111 numbers) and every Ant task's contact cost). Gym's Ant reads
   ``data.cfrc_ext``, which MuJoCo >= 2.0 computes only in ``mj_rnePostConstraint``, a call mujoco-py
