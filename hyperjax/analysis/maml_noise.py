@@ -62,9 +62,16 @@ class _NoStopRequests:
         yield
 
 
+def _shapes(tree):
+    """Shapes and dtypes alone: a program lowered from them is the same whether its state was made here or
+    restored (restored arrays are committed to their device, which lowering would otherwise write into the
+    program, so a resumed run would miss the compilation cache)."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+
+
 def make_train_step(fns: maml.Functions, state: maml.MAMLState):
     """``state -> (state, metrics)``: one training iteration, compiled now for ``state``'s shapes."""
-    return jax.jit(lambda s: maml.train_step(fns, s)).lower(state).compile()
+    return jax.jit(lambda s: maml.train_step(fns, s)).lower(_shapes(state)).compile()
 
 
 def make_resampled_returns(fns: maml.Functions, episodes: int, state: maml.MAMLState, n: int):
@@ -80,7 +87,7 @@ def make_resampled_returns(fns: maml.Functions, episodes: int, state: maml.MAMLS
         return returns, jax.tree.map(lambda x: x[-1], params)
 
     key = jax.random.key(0)
-    return jax.jit(resampled).lower(state, jax.random.split(key, n), key).compile()
+    return jax.jit(resampled).lower(_shapes(state), jax.random.split(key, n), key).compile()
 
 
 def checkpoint_dir(logdir: str, policy: str) -> str:
@@ -306,7 +313,7 @@ def run(
         progress = None
         if resume and mngr.all_steps():
             abstract = {**empty.tree(), "state": jax.eval_shape(fns.init, jax.random.key(seed))}
-            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract)
+            abstract = _shapes(abstract)
             tree, _ = checkpoint.restore_latest(mngr, abstract, flat, ignore=RESUMABLE)  # damage: a line, always
             progress = _Progress.of(tree)
             if progress.done == last:
@@ -335,6 +342,7 @@ def run(
 
         with stop_requests() as stop:  # until compiled, a signal ends the process at once (the runner's way)
             t_build = time.perf_counter()
+            say(f"{policy}: compiling (Ctrl-C now stops at once; what is saved stays saved)...")
             if progress is None:
                 progress = dataclasses.replace(empty, state=jax.jit(fns.init)(jax.random.key(seed)))
             # compiled before any signal is handled: a Python handler could not run during a compilation
