@@ -91,7 +91,8 @@ def test_one_update_at_paper_size():
             discount=jnp.ones(b),
             next_obs=jax.random.normal(jax.random.key(3), (b, 27)),
         )
-        new_state, metrics = jax.jit(agent.update)(state, batch, jax.random.key(4), jnp.zeros((), jnp.int32))
+        # the 2nd update (count 1): TD3's actor steps on it (the authors' phase), so both losses are real
+        new_state, metrics = jax.jit(agent.update)(state, batch, jax.random.key(4), jnp.ones((), jnp.int32))
         assert np.isfinite(metrics["critic_loss"]) and np.isfinite(metrics["actor_loss"])
         w = new_state.critic_params["params"]["q"]["hyper"]["generator"]["head_0"]["kernel"]
         assert w.shape == (2, 1024, 8 * 256 + 2 * 256)
