@@ -105,9 +105,12 @@ MAML = dict(policy="vanilla", meta_batch=8, fast_batch=10, num_train_tasks=20, n
 
 def test_meta_learner_tasks_split_over_spare_devices_match_one_device(tmp_path):
     """MAML, 2 seeds on 4 devices: a seed per pair of devices, each device 4 of its 8 tasks (the
-    meta-gradient's mean over tasks an all-reduce); returns as on one device, to float rounding
-    (the all-reduce sums in another order, and three TRPO iterations carry it on)."""
-    run = dict(env="point_nav", num_seeds=2, total_steps=3, eval_every=3, eval_episodes=10, checkpoint_every=3)
+    meta-gradient's mean over tasks an all-reduce); returns after the first TRPO iteration as on one
+    device, to float rounding (the all-reduce sums in another order). Later iterations are not
+    compared: the rounding reaches the sampled episodes, and the line search's discrete choices then
+    part (measured: the second iteration backtracked once in one layout and twice in the other, and the
+    third's returns were 20% apart, both runs learning alike)."""
+    run = dict(env="point_nav", num_seeds=2, total_steps=1, eval_every=1, eval_episodes=10, checkpoint_every=1)
     config = algorithms.get("maml").make_config(**MAML)
     runner.run("maml", runner.RunConfig(**run, logdir=str(tmp_path / "one")), config, verbose=False)
 
