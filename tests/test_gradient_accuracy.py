@@ -8,6 +8,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from brax.envs import base as brax_base
 
 from hyperjax.agents import base
@@ -146,6 +147,7 @@ def test_states_are_reached_as_the_authors_run_policy_counts():
     np.testing.assert_array_equal(got, [_authors_run_policy(i, env.episode_length) for i in n])
 
 
+@pytest.mark.slow  # ~3 min of training and subprocesses; the analysis itself is tested above
 def test_snapshots_restore_bit_exactly_and_the_cli_analyses_them(tmp_path):
     logdir = str(tmp_path / "run")
     algorithm = algorithms.get("td3")

@@ -86,6 +86,7 @@ def _run(tmp_path, env, steps, **kw):
     return runner.RunConfig(env=env, total_steps=steps, logdir=str(tmp_path / env), **{**config, **kw})
 
 
+@pytest.mark.slow  # learning speed; learning is in the default suite through tests/test_training.py
 def test_host_loop_learns_pendulum(tmp_path):
     # Measured: random policy -1200 to -1800; after 6000 steps -170 to -400 (seeds 0 and 1).
     agent = sac.SACConfig(critic="mlp", critic_overrides=dict(hidden_sizes=(64, 64)), actor_hidden_sizes=(64, 64))
@@ -112,6 +113,7 @@ def test_host_loop_compiles_its_step_once_per_seed_layout(caplog):
         assert metrics["finite"].shape == (seeds,) and np.isfinite(metrics["critic_loss"]).all()
 
 
+@pytest.mark.slow  # ~2 min; the CLI's resume is tested on the XLA path in tests/test_training.py
 def test_ant_v5_through_the_cli_then_resume(tmp_path):
     logdir = str(tmp_path / "ant")
     common = [sys.executable, "-m", "hyperjax.experiments.td3", "--env=Ant-v5", "--critic=mlp", f"--logdir={logdir}"]
