@@ -80,7 +80,7 @@ def test_interrupted_twice_then_resumed_equals_uninterrupted_run(tmp_path, monke
     returns = np.array([r["return"] for r in reference])
     assert np.isfinite(returns).all() and len(set(returns[:4])) == len(set(returns[4:])) == 4  # each call its keys
     logdir = tmp_path / "stopped"
-    stops, handler = runner._StopRequests, signal.getsignal(signal.SIGINT)
+    stops, handler = runner.StopRequests, signal.getsignal(signal.SIGINT)
     with monkeypatch.context() as m:
         _signal_at(m, "make_resampled_returns", 1, signal.SIGINT)
         with pytest.raises(maml_noise.Interrupted, match=r"^SIGINT: vanilla stopped after iteration 1, 2 of 4 "):
@@ -121,7 +121,7 @@ def test_ctrl_c_twice_during_a_save_stops_after_it_saved(tmp_path, monkeypatch, 
     monkeypatch.setattr(checkpoint, "save", save_under_fire)
     logdir = tmp_path / "a"
     with pytest.raises(maml_noise.Interrupted, match=r"^SIGINT: vanilla stopped after iteration 2, saved"):
-        _run(logdir, stop_requests=runner._StopRequests)
+        _run(logdir, stop_requests=runner.StopRequests)
     assert calls == [6]  # iteration 2's measurement (2 + 4 meta-steps), saved once
     assert checkpoint.manager(str(logdir / "checkpoints" / "vanilla")).all_steps() == [6]
     assert len(_csv(logdir / "noise.csv")) == 4

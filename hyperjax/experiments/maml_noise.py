@@ -113,7 +113,7 @@ def main(argv):
             maml_noise.run(
                 s.env, configs, list(s.iterations), s.resamples, s.parallel, s.eval_episodes, s.seed, logdir,
                 s.backend, resume=resume, checkpoint_minutes=s.checkpoint_minutes,
-                stop_requests=runner._StopRequests,
+                stop_requests=runner.StopRequests,
             )  # fmt: skip
         finally:
             lock.release()

@@ -119,7 +119,7 @@ class Interrupted(RuntimeError):
         self.step = step
 
 
-class _StopRequests:
+class StopRequests:
     """Ctrl-C / SIGTERM while a run builds, compiles and makes its first training call end the
     process at once (the signals' default action: nothing is trained yet, and a Python handler
     could not run before a compilation returns). From ``graceful()`` on, the first one asks the run
@@ -410,7 +410,7 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
     ckpt_dir = os.path.join(logdir, rundir.CHECKPOINTS)
 
     algorithm = algorithms.get(algo)
-    with _StopRequests() as stop:  # until the first training call returns: signals end the run at once
+    with StopRequests() as stop:  # until the first training call returns: signals end the run at once
         t_build = time.perf_counter()
         if verbose:
             print(
