@@ -8,7 +8,7 @@ to better than -300 within 10k steps.
 
 The MLP critic is the paper's (2x256). The SA-Hyper critic is reduced (primary widths
 64-128-256, dynamic hidden layer 64) so that it fits the time: at paper size one update takes
-~0.15 s on 2 AVX-512 cores and ~0.8 s on 2 AVX2 cores (see README), 25 minutes to 2 hours for this run.
+~0.15 s on 2 AVX-512 cores and ~0.8 s on 2 AVX2 cores (docs/benchmarks.md), 25 minutes to 2 hours for this run.
 """
 
 import os
