@@ -3,18 +3,18 @@
 Used by the entry points (``python -m hyperjax.experiments.sac`` ..., which turn absl flags into
 ``RunConfig`` and the algorithm's config) and directly by tests. The runner knows algorithms only
 through their registry entry (``agents.base.Algorithm``) and trainers only through
-``train.trainer.Trainer``: it logs whatever metrics a trainer reports. With ``--video_every`` it also
-films the deterministic policy of the first seed at evaluation steps (``train.video.record`` of
-``Trainer.snapshot``).
+``train.trainer.Trainer``: it logs whatever metrics a trainer reports.
+
+``run`` holds the run's folder, ``_train`` is the training loop; each concern it touches is a piece of
+its own: the folder and its lock (``rundir``), restore or initialise (``_start``), call sizing
+(``calls``), evaluation and logging with the progress line (``evaluations``), videos (``films``),
+checkpoints and snapshots (``saves``), signals (``stops``), the NaN guard (``_check_finite``).
 """
 
-import contextlib
 import dataclasses
 import json
 import os
-import signal
 import sys
-import threading
 import time
 
 import jax
@@ -23,8 +23,8 @@ import numpy as np
 from hyperjax import config as cfg
 from hyperjax.agents import registry as algorithms
 from hyperjax.envs import registry
-from hyperjax.experiments import rundir
-from hyperjax.train import checkpoint, distributed, logger, video
+from hyperjax.experiments import calls, evaluations, films, rundir, saves, stops
+from hyperjax.train import checkpoint, distributed
 from hyperjax.train import trainer as trainer_lib
 
 CALL_SECONDS = 4.0  # each training call is sized to about this long: progress and Ctrl-C within seconds
@@ -41,10 +41,9 @@ RESUMABLE = (
     "run.snapshot_every",
     "run.video_every",
 )
-SNAPSHOTS = "snapshots"  # the folder of a run's parameter snapshots (checkpoint.save / restore)
-VIDEOS = "videos"  # the folder of its videos (--video_every: training_step_<N>.mp4; the render CLI: step_<N>.mp4)
-# --video_every's clips: one episode, small frames (rendering costs seconds per clip on a CPU)
-VIDEO_EPISODES, VIDEO_WIDTH, VIDEO_HEIGHT = 1, 320, 240
+SNAPSHOTS = saves.SNAPSHOTS  # <logdir>/snapshots: parameter snapshots (checkpoint.save / restore)
+VIDEOS = films.VIDEOS  # <logdir>/videos (--video_every: training_step_<N>.mp4; the render CLI: step_<N>.mp4)
+VIDEO_EPISODES, VIDEO_WIDTH, VIDEO_HEIGHT = films.VIDEO_EPISODES, films.VIDEO_WIDTH, films.VIDEO_HEIGHT
 
 
 @dataclasses.dataclass
@@ -111,58 +110,7 @@ class TrainingDiverged(RuntimeError):
     """A NaN/inf loss or parameter appeared."""
 
 
-class Interrupted(RuntimeError):
-    """Ctrl-C or SIGTERM: the run saved a checkpoint at ``step`` and stopped."""
-
-    def __init__(self, step: int, signal_name: str):
-        super().__init__(f"{signal_name}: interrupted at step {step:,}; continue with --resume")
-        self.step = step
-
-
-class StopRequests:
-    """Ctrl-C / SIGTERM while a run builds, compiles and makes its first training call end the
-    process at once (the signals' default action: nothing is trained yet, and a Python handler
-    could not run before a compilation returns). From ``graceful()`` on, the first one asks the run
-    to stop at the next call boundary (it then checkpoints); a second Ctrl-C raises
-    KeyboardInterrupt at once."""
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous = {}
-
-    def graceful(self) -> None:
-        for sig in self._previous:
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame):
-        del frame
-        self.signal_name = signal.Signals(signum).name
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # the second Ctrl-C is immediate
-
-    def _record(self, signum, frame):
-        del frame
-        self.signal_name = self.signal_name or signal.Signals(signum).name
-
-    @contextlib.contextmanager
-    def shielded(self):
-        """Signals during a checkpoint's write wait for it to finish: they are recorded (the run then
-        stops, saved), never raised inside orbax's writers."""
-        handlers = {sig: signal.signal(sig, self._record) for sig in self._previous}
-        try:
-            yield
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, signal.SIG_DFL)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+Interrupted, StopRequests = stops.Interrupted, stops.StopRequests  # signals (stops.py)
 
 
 def legacy_run(run: RunConfig) -> dict:
@@ -175,9 +123,7 @@ def legacy_run(run: RunConfig) -> dict:
 
 
 def env_spec(run: RunConfig) -> registry.EnvSpec:
-    return registry.EnvSpec(
-        run.env, run.backend, run.env_preset, run.episode_length, run.physics, run.contact_forces
-    )
+    return registry.EnvSpec(run.env, run.backend, run.env_preset, run.episode_length, run.physics, run.contact_forces)
 
 
 def env_sizes(spec: registry.EnvSpec) -> tuple[int, int]:
@@ -347,38 +293,6 @@ def default_logdir(algo: str, run: RunConfig, agent_config) -> str:
     return os.path.join("runs", f"{algo}_{run.env}_{name}_seed{run.seed}")
 
 
-class _Means:
-    """Step-weighted means per seed of the metrics of several training calls (NaNs skipped)."""
-
-    def __init__(self):
-        self.sums, self.weights = {}, {}
-
-    def add(self, metrics: dict, steps: int) -> None:
-        for k, v in metrics.items():
-            v = np.asarray(v, np.float64)
-            ok = np.isfinite(v)
-            self.sums[k] = self.sums.get(k, 0.0) + np.where(ok, v * steps, 0.0)
-            self.weights[k] = self.weights.get(k, 0.0) + ok * steps
-
-    def result(self) -> dict:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return {k: self.sums[k] / self.weights[k] for k in self.sums}
-
-
-def evaluate(trainer: trainer_lib.Trainer, state, step: int) -> dict:
-    """``{'return': [S], **extra_returns}``: the trainer's evaluation, averaged per seed."""
-    evaluation = trainer.evaluate(state, step)
-    if not isinstance(evaluation, dict):
-        evaluation = {"return": evaluation}
-    return {k: distributed.to_host(v).mean(axis=1) for k, v in evaluation.items()}
-
-
-def _mean(values) -> float:
-    """Mean over seeds of the finite entries ('' when none: e.g. no update in the chunk yet)."""
-    values = np.asarray(values)[np.isfinite(values)]
-    return float(values.mean()) if values.size else ""
-
-
 def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) -> dict:
     """Trains, and returns ``{'step', 'returns' [S], 'logdir'}`` at the end.
 
@@ -406,164 +320,144 @@ def run(algo: str, run_config: RunConfig, agent_config, verbose: bool = True) ->
 
 
 def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose: bool, primary: bool) -> dict:
-    """``run`` once its folder is held and its start decided (``rundir.decide``)."""
-    ckpt_dir = os.path.join(logdir, rundir.CHECKPOINTS)
-
-    algorithm = algorithms.get(algo)
-    with StopRequests() as stop:  # until the first training call returns: signals end the run at once
-        t_build = time.perf_counter()
-        if verbose:
-            print(
-                "compiling: init, evaluation and the training program (the first training call); "
-                "Ctrl-C now stops at once, nothing is trained yet...",
-                file=sys.stderr,
-            )
-        trainer = _trainer(algo, run_config, agent_config)  # validate built it
-        keys = jax.vmap(jax.random.key)(run_config.seed + np.arange(run_config.num_seeds))
-        config = config_dict(algo, run_config, agent_config)
-        mngr = checkpoint.manager(ckpt_dir)
-        snapshots = checkpoint.manager(os.path.join(logdir, SNAPSHOTS), max_to_keep=None)
-
-        def snapshot(step: int) -> None:
-            if run_config.snapshot_every and step % run_config.snapshot_every == 0:
-                if step not in snapshots.all_steps():  # a resumed run reaches it again, bit-exactly
-                    with stop.shielded():
-                        checkpoint.save(snapshots, step, trainer.snapshot(state), config)
-
-        if run_config.video_every:  # built once: video.record compiles its rollout once per agent
-            spec = env_spec(run_config)
-            agent = algorithm.make_agent(agent_config, *env_sizes(spec))
-
-        step = 0
-        if run_config.resume:
-            abstract = jax.eval_shape(trainer.init, keys)
-            # a setting the saved config lacks was added since the run began: it ran as that setting's
-            # value of before (LEGACY_RUN, Algorithm.legacy_defaults), else its default
-            defaults = {
-                **config_dict(algo, RunConfig(), algorithm.config()),
-                **legacy_run(run_config),
-                **{f"agent.{k}": v for k, v in algorithm.legacy_defaults.items()},
-            }
-            state, step = checkpoint.restore_latest(mngr, abstract, config, ignore=RESUMABLE, defaults=defaults)
-        else:
-            state = trainer.init(keys)
-        if primary:
-            with open(os.path.join(logdir, "config.json"), "w") as f:
-                json.dump(config, f, indent=2)
-
-        seeds = run_config.num_seeds
-        columns = ["step", *[f"return_seed{s}" for s in range(seeds)], "return_mean"]
-        columns += [f"{name}_mean" for name in trainer.extra_returns]
-        columns += [*trainer.metric_names, "steps_per_sec", "wall_s"]  # metrics: means over seeds
-        csv_path = os.path.join(logdir, "metrics.csv")
-        csv_log = logger.CsvLog(csv_path, columns, resume_step=step if run_config.resume else None) if primary else None
-        board = logger.TensorBoard(logdir, resume_step=step if run_config.resume else None) if primary else None
-        title = f"{algo.upper()} {run_config.env} ({algorithm.run_name(agent_config)})"
-        progress = logger.Progress(run_config.total_steps, step, unit=algorithm.step_name) if verbose else None
-        t_start, last_ckpt = time.perf_counter(), step if run_config.resume else None
-
-        def log_eval(step, metrics, rate):
-            evaluation = evaluate(trainer, state, step)
-            returns = evaluation["return"]  # [S]
-            row = {"step": step, "return_mean": float(returns.mean()), "steps_per_sec": rate}
-            row.update({f"return_seed{s}": float(r) for s, r in enumerate(returns)})
-            row.update({f"{name}_mean": float(evaluation[name].mean()) for name in trainer.extra_returns})
-            row.update({k: _mean(metrics[k]) for k in trainer.metric_names if k in metrics})
-            row["wall_s"] = round(time.perf_counter() - t_start, 1)
-            if primary:
-                csv_log.write(row)
-                board.write(step, row)
-                png = os.path.join(logdir, "curve.png")
-                logger.plot_curves(csv_path, png, title, seeds, trainer.extra_returns, algorithm.step_name)
-            return returns
-
-        def film(step: int) -> None:
-            """At an evaluation step: a video of the first seed's deterministic policy (process 0)."""
-            if not run_config.video_every or step % run_config.video_every:
-                return
-            params = distributed.to_host(trainer.snapshot(state))  # [S, ...]; with several processes all gather
-            if not primary:
-                return
-            path = os.path.join(logdir, VIDEOS, f"training_step_{step}.mp4")
-            clip = video.record(
-                spec, agent, jax.tree.map(lambda x: x[0], params), jax.random.key(run_config.seed), path,
-                VIDEO_EPISODES, VIDEO_WIDTH, VIDEO_HEIGHT,
-            )  # fmt: skip
-            board.video(step, path, clip.fps)
-            if verbose:
-                took = clip.rollout_seconds + clip.render_seconds
-                erase = "\r\033[K" if progress.tty and step > progress.start else ""  # the progress bar's line
-                name = os.path.relpath(path, logdir)
-                print(f"{erase}video: {name} (return {clip.returns[0]:.1f}, {took:.1f} s to render)", file=sys.stderr)
-
-        returns = None
-        if step == 0:
-            returns = log_eval(step, {}, None)
-            film(step)
-        snapshot(step)
-        since_eval = _Means()
-        multiple = trainer.step_multiple  # calls (and so every step the runner stops at) come in multiples of it
-        first_call = -(-algorithm.first_call_steps // multiple) * multiple
-        # a call ends where the work per step changes (the first gradient step), and the call after it
-        # is a short probe, so no call is sized from steps that cost a fraction of its own
-        first_update = algorithm.first_update(agent_config)
-        rate, num_steps, last_save_time, compiled = None, first_call, time.perf_counter(), False
-        with contextlib.closing(board) if primary else contextlib.nullcontext():
-            while step < run_config.total_steps:
-                next_eval = (step // run_config.eval_every + 1) * run_config.eval_every
-                next_ckpt = (step // run_config.checkpoint_every + 1) * run_config.checkpoint_every
-                bounds = [next_eval - step, next_ckpt - step, run_config.total_steps - step]
-                if run_config.snapshot_every:
-                    bounds.append(run_config.snapshot_every - step % run_config.snapshot_every)
-                if step < first_update:
-                    bounds.append(first_update - step)
-                num_steps = max(multiple, min(num_steps, *bounds) // multiple * multiple)
+    """``run`` once its folder is held and its start decided (``rundir.decide``): the training loop."""
+    algorithm, run = algorithms.get(algo), run_config
+    with stops.StopRequests() as stop:  # until the first training call returns: signals end the run at once
+        t_build = _compiling(verbose)
+        trainer = _trainer(algo, run, agent_config)  # validate built it
+        config = config_dict(algo, run, agent_config)
+        store = saves.open_saves(
+            logdir, config, stop.shielded, checkpoint_every=run.checkpoint_every,
+            checkpoint_minutes=run.checkpoint_minutes, snapshot_every=run.snapshot_every, total_steps=run.total_steps,
+        )  # fmt: skip
+        filming = _filming(algorithm, run, agent_config, logdir)
+        state, step = _start(algo, run, agent_config, trainer, store, logdir, primary)
+        log = _open_log(algo, run, agent_config, trainer, logdir, step, primary, verbose)
+        plan, since_eval = _call_plan(algorithm, run, agent_config, trainer), evaluations.Means()
+        returns = _at_evaluation(log, filming, trainer, state, step, {}, None) if step == 0 else None
+        saves.snapshot(store, trainer, state, step)
+        sizing, store.last_time = calls.start(plan), time.perf_counter()  # time-based checkpoints count from here
+        with evaluations.closing(log):
+            while step < run.total_steps:
+                num_steps = calls.next_call(plan, sizing, step)
                 t0 = time.perf_counter()
                 state, metrics = trainer.run_chunk(state, step, num_steps)
                 metrics = distributed.to_host(metrics)
                 elapsed = time.perf_counter() - t0
-                if not np.all(metrics["finite"]):
-                    bad = [int(s) for s in np.flatnonzero(~np.asarray(metrics["finite"]))]
-                    kept = "no checkpoint"
-                    if last_ckpt is not None:
-                        kept = f"the last good checkpoint (step {last_ckpt}) is kept"
-                    raise TrainingDiverged(
-                        f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + num_steps}; "
-                        f"stopped, {kept} in {ckpt_dir}. Try lower learning rates or --reward_scale"
-                    )
-                phase_change = step < first_update <= step + num_steps
+                _check_finite(metrics, step, num_steps, store)
+                if not sizing.compiled:  # from now on a signal stops the run at the end of a call
+                    _compiled(stop, verbose, t_build, num_steps)
+                sizing = calls.after_call(plan, sizing, step, num_steps, elapsed)
                 step += num_steps
                 since_eval.add(metrics, num_steps)
-                if not compiled:  # the first call's time is mostly compilation: no speed from it
-                    compiled = True
-                    stop.graceful()
-                    if verbose:
-                        took = time.perf_counter() - t_build
-                        print(f"compiled in {took:.1f} s (with the first {num_steps} training steps)", file=sys.stderr)
-                else:
-                    call_rate = num_steps / elapsed
-                    rate = call_rate if rate is None else 0.7 * rate + 0.3 * call_rate
-                    num_steps = int(min(MAX_CALL_STEPS, 10 * num_steps, max(1, call_rate * CALL_SECONDS)))
-                if phase_change:
-                    num_steps, rate = first_call, None  # updates begin: probe their cost before a long call
-                if step % run_config.eval_every == 0:
-                    returns = log_eval(step, since_eval.result(), rate)
-                    since_eval = _Means()
-                    film(step)
-                snapshot(step)
-                minutes = (time.perf_counter() - last_save_time) / 60
-                timed_out = run_config.checkpoint_minutes > 0 and minutes >= run_config.checkpoint_minutes
-                # process 0's clock and signals decide for all processes: they must call alike
-                num_steps, timed_out, stopping = distributed.agree((num_steps, timed_out, bool(stop.signal_name)))
-                if step % run_config.checkpoint_every == 0 or step == run_config.total_steps or timed_out or stopping:
-                    with stop.shielded():
-                        checkpoint.save(mngr, step, state, config)
-                    last_ckpt, last_save_time = step, time.perf_counter()
-                if progress:
-                    msg = f"last eval return {np.mean(returns):.1f}" if returns is not None else "no evaluation yet"
-                    progress.update(step, msg, rate)
-                if stopping and step < run_config.total_steps:
+                if step % run.eval_every == 0:
+                    returns = _at_evaluation(log, filming, trainer, state, step, since_eval.result(), sizing.rate)
+                    since_eval = evaluations.Means()
+                saves.snapshot(store, trainer, state, step)
+                # process 0's call size, clock and signals decide for all processes: they must call alike
+                due = (sizing.target, saves.timed_out(store), bool(stop.signal_name))
+                target, timed_out, stopping = distributed.agree(due)
+                sizing = sizing._replace(target=target)
+                saves.checkpoint_if_due(store, state, step, now=timed_out or stopping)
+                evaluations.show_progress(log, step, returns, sizing.rate)
+                if stopping and step < run.total_steps:
                     raise Interrupted(step, stop.signal_name or "a signal to process 0")
-    if returns is None:
-        returns = evaluate(trainer, state, step)["return"]
+    if returns is None:  # resumed at its end: nothing left to train
+        returns = evaluations.evaluate(trainer, state, step)["return"]
     return {"step": step, "returns": np.asarray(returns), "logdir": logdir, "state": state}
+
+
+def _compiling(verbose: bool) -> float:
+    """Says what the first minutes are spent on; returns when the build began."""
+    t_build = time.perf_counter()
+    if verbose:
+        print(
+            "compiling: init, evaluation and the training program (the first training call); "
+            "Ctrl-C now stops at once, nothing is trained yet...",
+            file=sys.stderr,
+        )
+    return t_build
+
+
+def _compiled(stop: stops.StopRequests, verbose: bool, t_build: float, num_steps: int) -> None:
+    """The first training call returned: signals now stop the run at a call's end (it checkpoints first)."""
+    stop.graceful()
+    if verbose:
+        took = time.perf_counter() - t_build
+        print(f"compiled in {took:.1f} s (with the first {num_steps} training steps)", file=sys.stderr)
+
+
+def _start(algo: str, run: RunConfig, agent_config, trainer, store: saves.Saves, logdir: str, primary: bool):
+    """Restore or initialise: ``(state, step)`` of the latest intact checkpoint (``--resume``; the run can
+    fall back on it) or a fresh init at step 0; then the run's config.json (process 0)."""
+    keys = jax.vmap(jax.random.key)(run.seed + np.arange(run.num_seeds))
+    if run.resume:
+        algorithm = algorithms.get(algo)
+        abstract = jax.eval_shape(trainer.init, keys)
+        # a setting the saved config lacks was added since the run began: it ran as that setting's
+        # value of before (legacy_run, Algorithm.legacy_defaults), else its default
+        defaults = {
+            **config_dict(algo, RunConfig(), algorithm.config()),
+            **legacy_run(run),
+            **{f"agent.{k}": v for k, v in algorithm.legacy_defaults.items()},
+        }
+        state, step = checkpoint.restore_latest(
+            store.checkpoints, abstract, store.config, ignore=RESUMABLE, defaults=defaults
+        )
+        store.last_step = step
+    else:
+        state, step = trainer.init(keys), 0
+    if primary:
+        with open(os.path.join(logdir, "config.json"), "w") as f:
+            json.dump(store.config, f, indent=2)
+    return state, step
+
+
+def _filming(algorithm, run: RunConfig, agent_config, logdir: str) -> films.Filming | None:
+    """``--video_every``'s env and agent, built once (``video.record`` compiles its rollout once per agent)."""
+    if not run.video_every:
+        return None
+    spec = env_spec(run)
+    return films.Filming(run.video_every, spec, algorithm.make_agent(agent_config, *env_sizes(spec)), run.seed, logdir)
+
+
+def _open_log(algo: str, run: RunConfig, agent_config, trainer, logdir: str, step: int, primary: bool, verbose: bool):
+    algorithm = algorithms.get(algo)
+    return evaluations.open_log(
+        logdir, trainer, title=f"{algo.upper()} {run.env} ({algorithm.run_name(agent_config)})",
+        step_name=algorithm.step_name, seeds=run.num_seeds, total_steps=run.total_steps, step=step,
+        resume=run.resume, primary=primary, verbose=verbose,
+    )  # fmt: skip
+
+
+def _call_plan(algorithm, run: RunConfig, agent_config, trainer) -> calls.Plan:
+    """Call sizing for the run: every call a multiple of ``Trainer.step_multiple``, ending at evaluations,
+    checkpoints, snapshots and where updates begin (``Algorithm.first_update``)."""
+    return calls.plan(
+        total_steps=run.total_steps, eval_every=run.eval_every, checkpoint_every=run.checkpoint_every,
+        snapshot_every=run.snapshot_every, first_update=algorithm.first_update(agent_config),
+        multiple=trainer.step_multiple, first_call_steps=algorithm.first_call_steps, seconds=CALL_SECONDS,
+        max_steps=MAX_CALL_STEPS,
+    )  # fmt: skip
+
+
+def _at_evaluation(log, filming, trainer, state, step: int, metrics: dict, rate) -> np.ndarray:
+    """An evaluation step: the row of returns and metrics, then (``--video_every``) the video."""
+    returns = evaluations.record(log, trainer, state, step, metrics, rate)
+    films.film(filming, log, trainer, state, step)
+    return returns
+
+
+def _check_finite(metrics: dict, step: int, num_steps: int, store: saves.Saves) -> None:
+    """The NaN guard: ``TrainingDiverged`` if a seed's state stopped being finite in the call (before
+    that state is checkpointed: the last good checkpoint stays the newest)."""
+    if np.all(metrics["finite"]):
+        return
+    bad = [int(s) for s in np.flatnonzero(~np.asarray(metrics["finite"]))]
+    kept = "no checkpoint"
+    if store.last_step is not None:
+        kept = f"the last good checkpoint (step {store.last_step}) is kept"
+    raise TrainingDiverged(
+        f"NaN/inf loss or parameters in seed(s) {bad} between steps {step} and {step + num_steps}; "
+        f"stopped, {kept} in {store.directory}. Try lower learning rates or --reward_scale"
+    )
