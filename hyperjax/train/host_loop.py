@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperjax import types
-from hyperjax.agents import base
 from hyperjax.envs import native
-from hyperjax.train import loop, replay, trainer
+from hyperjax.train import contract, loop, replay, trainer
 
 
 @flax.struct.dataclass
@@ -44,7 +43,7 @@ def _host_seeds(key_data: jax.Array, salt: int, per_seed: tuple[int, ...] = ()) 
 
 
 def make_trainer(
-    agent: base.Agent, train_env: native.VecEnv, eval_env: native.VecEnv, config: loop.LoopConfig
+    agent: contract.Agent, train_env: native.VecEnv, eval_env: native.VecEnv, config: loop.LoopConfig
 ) -> trainer.Trainer:
     """Builds ``Trainer`` over host envs.
 

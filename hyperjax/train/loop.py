@@ -15,7 +15,7 @@ of the agent's ``eval_policies`` from the same start states. Both are vmapped ov
 seeds: the global step is passed *unbatched*, so the update/no-update branch stays a real
 ``lax.cond`` for all seeds together instead of turning into a select that would run the update
 every step. The seed layout (``trainer.SeedLayout``) is fixed by ``num_seeds``.
-The loop knows agents only through ``agents.base.Agent``: no algorithm, critic or metric names.
+The loop knows agents only through ``contract.Agent``: no algorithm, critic or metric names.
 """
 
 import dataclasses
@@ -27,8 +27,7 @@ import jax.numpy as jnp
 from brax.envs import base as brax_base
 
 from hyperjax import types
-from hyperjax.agents import base
-from hyperjax.train import replay, rollout, trainer
+from hyperjax.train import contract, replay, rollout, trainer
 
 
 @dataclasses.dataclass
@@ -61,7 +60,9 @@ class TrainState:
     last_return: jax.Array  # return of the last finished episode (NaN before the first)
 
 
-def behaviour_action(agent: base.Agent, config: LoopConfig, agent_state, obs, act_key, random_key, step) -> jax.Array:
+def behaviour_action(
+    agent: contract.Agent, config: LoopConfig, agent_state, obs, act_key, random_key, step
+) -> jax.Array:
     """The action taken at env step ``step``: uniform in [-1, 1] before ``start_steps``, else ``explore``.
 
     ``obs`` is ``[obs]``, or ``[num_envs, obs]`` when ``config.num_envs > 1`` (actions likewise).
@@ -74,7 +75,7 @@ def behaviour_action(agent: base.Agent, config: LoopConfig, agent_state, obs, ac
     return jnp.where(step < config.start_steps, random_action, explore)
 
 
-def update_metric_shapes(agent: base.Agent, config: LoopConfig, agent_state, buffer: replay.Replay) -> dict:
+def update_metric_shapes(agent: contract.Agent, config: LoopConfig, agent_state, buffer: replay.Replay) -> dict:
     """Shapes of ``agent.update``'s metrics (for the no-update branch); arguments may be abstract."""
     batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct((config.batch_size, *x.shape[1:]), x.dtype), buffer.data)
     step = jax.ShapeDtypeStruct((), jnp.int32)
@@ -82,7 +83,7 @@ def update_metric_shapes(agent: base.Agent, config: LoopConfig, agent_state, buf
 
 
 def update_when_ready(
-    agent: base.Agent, config: LoopConfig, metric_shapes, agent_state, buffer, sample_key, update_key, step
+    agent: contract.Agent, config: LoopConfig, metric_shapes, agent_state, buffer, sample_key, update_key, step
 ):
     """``updates_per_step`` updates once the iteration at env step ``step`` has filled ``update_after`` slots.
 
@@ -128,7 +129,7 @@ def first_update_iteration(config: LoopConfig) -> int:
     return max(0, -(-config.update_after // config.num_envs) - 1)
 
 
-def make_trainer(agent: base.Agent, env: brax_base.Env, config: LoopConfig) -> trainer.Trainer:
+def make_trainer(agent: contract.Agent, env: brax_base.Env, config: LoopConfig) -> trainer.Trainer:
     """Builds the jitted init / chunk / evaluate programs (config read here, outside jit).
 
     ``programs``: ``init``, ``chunk`` (``(state, start_step, num_steps) -> (state, metrics)``,

@@ -1,6 +1,6 @@
-"""The off-policy family: any agent with the ``agents.base.Agent`` functions and a config with
+"""The off-policy family: any agent with the ``contract.Agent`` functions and a config with
 ``batch_size``, ``start_steps``, ``num_envs``, ``updates_per_step``, ``sample_with_replacement`` and
-``same_eval_starts`` (``agents.base.ActorCriticConfig``) trains under one protocol
+``same_eval_starts`` (the fields SAC and TD3 share) trains under one protocol
 (replay; the paper's one env and one update per env step, or the throughput mode),
 in the XLA loop (``loop.py``) or, for native-physics envs, the host loop (``host_loop.py``).
 
@@ -11,12 +11,11 @@ entry; SAC and TD3 use it.
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hyperjax.agents import base
 from hyperjax.envs import registry
-from hyperjax.train import host_loop, loop, trainer
+from hyperjax.train import contract, host_loop, loop, trainer
 
 # (config, obs_size, action_size) -> Agent
-MakeAgent = Callable[[Any, int, int], base.Agent]
+MakeAgent = Callable[[Any, int, int], contract.Agent]
 
 
 def loop_config(config, update_after: int, setting: trainer.Setting, episode_length: int) -> loop.LoopConfig:
@@ -84,22 +83,22 @@ def algorithm(
     presets: Mapping[str, Mapping[str, Any]] | None = None,
     env_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
     legacy_defaults: Mapping[str, Any] | None = None,
-) -> base.Algorithm:
+) -> contract.Algorithm:
     """The registry entry of an off-policy algorithm.
 
     Args:
       first_update: ``config -> int``, buffer size at the first update (``LoopConfig.update_after``).
       check_config: the algorithm's own checks of its config (e.g. its critic's name).
       presets: named overrides; ``paper`` (the defaults) is always there.
-      env_presets: per preset and environment, overrides over the preset (``base.Algorithm``).
-      legacy_defaults: fields added after runs began, as those runs ran (``base.Algorithm``).
+      env_presets: per preset and environment, overrides over the preset (``contract.Algorithm``).
+      legacy_defaults: fields added after runs began, as those runs ran (``contract.Algorithm``).
     """
 
     def check_all(config, setting: trainer.Setting) -> None:
         check_config(config)
         check(config, first_update(config), setting)
 
-    return base.Algorithm(
+    return contract.Algorithm(
         name=name,
         config=config_cls,
         make_trainer=lambda config, setting: make_trainer(make_agent, first_update(config), config, setting),

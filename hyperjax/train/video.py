@@ -434,7 +434,7 @@ def record(
       env_spec: the env as a run names it (``runner.env_spec(run_config)``): XLA envs (pure JAX,
         Brax/MJX) are rolled out by one jitted program (cached: later calls with the same
         ``env_spec``, ``agent`` and ``episodes`` reuse it), native envs on the host.
-      agent: an ``agents.base.Agent`` (only ``act`` is used).
+      agent: an ``contract.Agent`` (only ``act`` is used).
       agent_state: what ``act`` reads for one seed (an agent state or its ``snapshot``, no seed axis).
       key: the episodes' start states (one reset key, or Gymnasium seed, per episode).
       path: the video file; its folder is created.
