@@ -1,14 +1,22 @@
-"""Benchmark cases. Each is a function of keyword arguments returning a dict of measurements;
-``python -m benchmarks.cases '<json spec>'`` runs one in a fresh process and prints one JSON line.
+"""The suite's cases, in one registry: ``CASES``, each a function of keyword arguments that returns
+one row (a dict of measurements). ``python -m benchmarks.cases '<json spec>'`` runs one in a fresh
+process and prints ``RESULT <json>`` (``benchmarks.process``, which ``run.py`` and ``compare.py`` use).
 
-Timing: AOT compile (``.lower().compile()``) timed apart from the steady state; warm-up calls;
-``block_until_ready`` around timed regions; the median over repeats.
+Every case times its work one way (``benchmarks.timing``): built and compiled ahead of time
+(``timing.aot``, the compile timed apart), warmed up, then a ``timing.Timer`` timed alone
+(``timing.median_time``) or beside others (``timing.alternate``). The kinds: the device
+(``matmul``); critics (``critic_fwd_bwd``); updates (``update_jax``, ``update_torch``,
+``update_floor``, ``update_hlo``; ``CALLS``: the two updates as calls, for the suite's side-by-side
+workers and ``precision.py``); environments (``env_steps``, ``native_mujoco``, ``gymnasium_steps``;
+``env_timer``, which ``env_speed.py`` and ``gym_physics.py`` time); training (``train``,
+``train_native``; ``chunk_timer``).
+
+A new case: a function here marked ``@case`` that builds its work, times it through ``timing`` and
+returns its row; the suite lists it in ``run.suite_cases``, a script may call it in-process.
 """
 
 import collections
-import json
 import re
-import statistics
 import sys
 import time
 
@@ -16,87 +24,29 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import flops as flop_model
+from benchmarks import process, timing
+
 OBS, ACT = 27, 8  # Brax Ant
+CASES = {}
 
 
-def _median_time(fn, repeats: int, inner: int = 1) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            out = fn()
-        jax.block_until_ready(out)
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+def case(fn):
+    """Registers a case under its function's name (the spec's ``"case"``)."""
+    CASES[fn.__name__] = fn
+    return fn
 
 
-def _median_chunk_time(run, state, start: int, chunk: int, repeats: int = 3) -> float:
-    """Median seconds of ``repeats`` consecutive training chunks (``run(state, step) -> state``)."""
-    times = []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        state = jax.block_until_ready(run(state, start + i * chunk))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _memory_mb(compiled) -> float | None:
-    try:
-        m = compiled.memory_analysis()
-        return round((m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes) / 2**20, 1)
-    except Exception:  # not every backend reports it
-        return None
-
-
-def _set_precision(precision: str | None) -> str:
-    """Sets jax's default matmul precision (``None``: the backend's default; on NVIDIA GPUs
-    that lets f32 dots run as TF32) and returns its name for the results."""
-    if precision:
-        jax.config.update("jax_default_matmul_precision", precision)
-    return precision or "default"
-
-
+@case
 def matmul(n: int = 2048, repeats: int = 7, precision: str | None = None) -> dict:
     """The f32 matrix-multiply rate jax reaches on this device (the FLOP floor's denominator)."""
-    name = _set_precision(precision)
+    name = timing.set_precision(precision)
     a = jax.random.normal(jax.random.key(0), (n, n))
     b = jax.random.normal(jax.random.key(1), (n, n))
-    f = jax.jit(jnp.matmul).lower(a, b).compile()
+    f, _ = timing.aot(jnp.matmul, a, b)
     f(a, b).block_until_ready()
-    t = _median_time(lambda: f(a, b), repeats, inner=5)
+    t = timing.median_time(lambda: f(a, b), repeats, inner=5)
     return {"n": n, "precision": name, "gflops": round(2 * n**3 / t / 1e9, 1)}
-
-
-def _dots_in_hlo(text: str) -> list[tuple]:
-    """Every f32 ``dot`` of an optimised HLO module (fusions included) as
-    ``(lhs_shape, rhs_shape, lhs_batch, lhs_contracting, rhs_batch, rhs_contracting)``."""
-
-    def dims(attrs: str, key: str) -> tuple:
-        found = re.search(key + r"=\{([0-9,]*)\}", attrs)
-        return tuple(int(x) for x in found.group(1).split(",") if x) if found else ()
-
-    dots = []
-    for computation in text.split("\n\n"):
-        shapes = {
-            name: tuple(int(x) for x in shape.split(",") if x)
-            for name, shape in re.findall(r"%?([\w.\-]+)(?::| =) f32\[([0-9,]*)\]", computation)
-        }
-        for lhs, rhs, attrs in re.findall(r"dot\(%([\w.\-]+), %([\w.\-]+)\)(.*)", computation):
-            if lhs in shapes and rhs in shapes:
-                dots.append((shapes[lhs], shapes[rhs], *(dims(attrs, k) for k in _DOT_DIMS)))
-    return dots
-
-
-_DOT_DIMS = ("lhs_batch_dims", "lhs_contracting_dims", "rhs_batch_dims", "rhs_contracting_dims")
-
-
-def _dot_flops(dot: tuple) -> int:
-    """2 x batch x free(lhs) x free(rhs) x contraction for one parsed dot."""
-    lhs, rhs, lhs_batch, lhs_contract, rhs_batch, rhs_contract = dot
-    free_lhs = [d for i, d in enumerate(lhs) if i not in lhs_batch + lhs_contract]
-    free_rhs = [d for i, d in enumerate(rhs) if i not in rhs_batch + rhs_contract]
-    batch, contract = [lhs[i] for i in lhs_batch], [lhs[i] for i in lhs_contract]
-    return 2 * int(np.prod(batch + free_lhs + free_rhs + contract))
 
 
 def _agent(algo: str, critic: str, compute_dtype: str = "float32"):
@@ -108,6 +58,7 @@ def _agent(algo: str, critic: str, compute_dtype: str = "float32"):
     return config, algorithm.make_agent(config, OBS, ACT)
 
 
+@case
 def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
     """What one update's parts cost alone: every matrix multiply of the compiled update, each
     timed standalone at its own shapes (summed), and the critic's Adam + Polyak step (memory-bound).
@@ -121,20 +72,17 @@ def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
     state = agent.init(jax.random.key(0))
     b = config.batch_size
     batch = Transition(jnp.zeros((b, OBS)), jnp.zeros((b, ACT)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, OBS)))
-    text = trainer_lib.jit_program(agent.update).lower(state, batch, jax.random.key(1), jnp.zeros((), jnp.int32))
-    text = text.compile().as_text()
+    update, _ = timing.aot(trainer_lib.jit_program(agent.update), state, batch, jax.random.key(1), jnp.int32(0))
+    dots = flop_model.hlo_dots(update.as_text())
     gemm_s, gemm_flops = 0.0, 0
-    for dot, count in collections.Counter(_dots_in_hlo(text)).items():
+    for dot, count in collections.Counter(dots).items():
         ls, rs, lb, lc, rb, rc = dot
         a, c = jnp.ones(ls), jnp.ones(rs)
-        f = (
-            trainer_lib.jit_program(lambda a, c, d=((lc, rc), (lb, rb)): jax.lax.dot_general(a, c, d))
-            .lower(a, c)
-            .compile()
-        )
+        dot_general = trainer_lib.jit_program(lambda a, c, d=((lc, rc), (lb, rb)): jax.lax.dot_general(a, c, d))
+        f, _ = timing.aot(dot_general, a, c)
         f(a, c).block_until_ready()
-        gemm_s += count * _median_time(lambda f=f, a=a, c=c: f(a, c), repeats)
-        gemm_flops += count * _dot_flops(dot)
+        gemm_s += count * timing.median_time(lambda f=f, a=a, c=c: f(a, c), repeats)
+        gemm_flops += count * flop_model.dot_flops(dot)
     optimizer = optax.adam(1e-4)
     params = state.critic_params
 
@@ -152,11 +100,11 @@ def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
         return holder[0]
 
     jax.block_until_ready(one())
-    optimizer_s = _median_time(one, repeats)
+    optimizer_s = timing.median_time(one, repeats)
     return {
         "algo": algo,
         "critic": critic,
-        "dots": len(_dots_in_hlo(text)),
+        "dots": len(dots),
         "gemm_gflop": round(gemm_flops / 1e9, 2),
         "gemm_ms": round(1e3 * gemm_s, 2),
         "optimizer_ms": round(1e3 * optimizer_s, 2),
@@ -164,6 +112,7 @@ def update_floor(algo: str, critic: str, repeats: int = 15) -> dict:
     }
 
 
+@case
 def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
     """Forward + backward (grad of sum of Q w.r.t. params) of a twin critic at paper size."""
     from hyperjax.nn import critics, summary
@@ -172,12 +121,9 @@ def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
     obs = jax.random.normal(jax.random.key(1), (batch, OBS))
     act = jax.random.uniform(jax.random.key(2), (batch, ACT), minval=-1, maxval=1)
     params = module.init(jax.random.key(0), obs, act)
-    grad = jax.jit(jax.grad(lambda p: module.apply(p, obs, act).sum()))
-    t0 = time.perf_counter()
-    compiled = grad.lower(params).compile()
-    compile_s = time.perf_counter() - t0
+    compiled, compile_s = timing.aot(jax.grad(lambda p: module.apply(p, obs, act).sum()), params)
     compiled(params)
-    t = _median_time(lambda: compiled(params), repeats, inner=3)
+    t = timing.median_time(lambda: compiled(params), repeats, inner=3)
     flops = (compiled.cost_analysis() or {}).get("flops", float("nan"))
     return {
         "critic": critic,
@@ -185,20 +131,19 @@ def critic_fwd_bwd(critic: str, batch: int = 256, repeats: int = 5) -> dict:
         "compile_s": round(compile_s, 2),
         "ms": round(1e3 * t, 3),
         "xla_gflop": round(flops / 1e9, 3),
-        "memory_mb": _memory_mb(compiled),
+        "memory_mb": timing.memory_mb(compiled),
     }
 
 
-def _jax_update(algo: str, critic: str, precision: str | None = None, compute_dtype: str = "float32"):
+def update_jax_call(algo: str, critic: str, precision: str | None = None, compute_dtype: str = "float32"):
     """``(call, info)``: ``call()`` runs one full update as the training loop does (sample from the
     device replay + update, the state donated); TD3 cycles through its policy delay as training does.
     ``precision``: jax's default matmul precision for the run (``None``: the backend's)."""
-    from benchmarks import flops as flop_model
     from hyperjax.train import replay
     from hyperjax.train import trainer as trainer_lib
     from hyperjax.types import Transition
 
-    precision_name = _set_precision(precision)
+    precision_name = timing.set_precision(precision)
     config, agent = _agent(algo, critic, compute_dtype)
     state = agent.init(jax.random.key(0))
     rng = np.random.default_rng(0)
@@ -221,9 +166,7 @@ def _jax_update(algo: str, critic: str, precision: str | None = None, compute_dt
 
     key = jax.random.key(1)
     steps = [jnp.asarray(i, jnp.int32) for i in range(getattr(config, "policy_delay", 1))]
-    t0 = time.perf_counter()
-    compiled = trainer_lib.jit_program(step_fn, donate_argnums=0).lower(state, key, steps[0]).compile()
-    compile_s = time.perf_counter() - t0
+    compiled, compile_s = timing.aot(trainer_lib.jit_program(step_fn, donate_argnums=0), state, key, steps[0])
     holder = {"state": state, "calls": 0}
 
     def call():
@@ -245,12 +188,12 @@ def _jax_update(algo: str, critic: str, precision: str | None = None, compute_dt
         "compile_s": round(compile_s, 2),
         "analytic_gflop": round(flop_model.update_flops(algo, critic, OBS, ACT, config.batch_size) / 1e9, 2),
         "xla_gflop": round(xla / 1e9, 2),
-        "memory_mb": _memory_mb(compiled),
+        "memory_mb": timing.memory_mb(compiled),
     }
     return call, info
 
 
-def _torch_update(algo: str, critic: str, tf32: bool = False):
+def update_torch_call(algo: str, critic: str, tf32: bool = False):
     """``(call, info)`` for the authors' PyTorch update (benchmarks/torch_reference.py): ``call()``
     runs one update, sampling its batch from a Python replay list, as their code does per step.
     ``tf32``: let CUDA matmuls run as TF32 (PyTorch's default, and the authors' run, is full f32)."""
@@ -279,9 +222,11 @@ def _torch_update(algo: str, critic: str, tf32: bool = False):
     return (lambda: agent.update(buffer)), info
 
 
-UPDATES = {"update_jax": _jax_update, "update_torch": _torch_update}
+# The updates as ``(call, info)``: the suite's side-by-side workers (``process.Worker``) serve these.
+CALLS = {"update_jax": update_jax_call, "update_torch": update_torch_call}
 
 
+@case
 def update_hlo(algo: str, critic: str) -> dict:
     """A fingerprint of the update's optimised XLA program at paper size (Ant dims), source
     locations stripped: two checkouts with the same fingerprint run the same program, so their
@@ -296,7 +241,7 @@ def update_hlo(algo: str, critic: str) -> dict:
     batch = Transition(jnp.zeros((b, OBS)), jnp.zeros((b, ACT)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, OBS)))
     state = jax.eval_shape(agent.init, jax.random.key(0))
     program = trainer_lib.jit_program(agent.update, donate_argnums=0)
-    text = program.lower(state, batch, jax.random.key(1), jnp.zeros((), jnp.int32)).compile().as_text()
+    text = timing.aot(program, state, batch, jax.random.key(1), jnp.int32(0))[0].as_text()
     text = re.sub(r", metadata=\{[^}]*\}", "", text)
     lines = [line for line in text.splitlines()[1:] if not re.match(r'^\d+ ["{]', line)]  # file/frame tables
     text = "\n".join(re.sub(r"stack_frame_id=\d+", "", line) for line in lines)
@@ -308,58 +253,65 @@ def whole_cycles(algo: str, inner: int) -> int:
     return max(2, inner + inner % 2) if algo == "td3" else inner
 
 
+@case
 def update_jax(
     algo: str, critic: str, repeats: int = 5, inner: int = 3, precision: str | None = None, compute_dtype="float32"
 ) -> dict:
     """One full update of hyperjax, timed alone (``benchmarks.run`` times it beside PyTorch)."""
-    call, info = _jax_update(algo, critic, precision, compute_dtype)
-    return {**info, "ms": round(1e3 * _median_time(call, repeats, whole_cycles(algo, inner)), 2)}
+    call, info = update_jax_call(algo, critic, precision, compute_dtype)
+    return {**info, "ms": round(1e3 * timing.median_time(call, repeats, whole_cycles(algo, inner)), 2)}
 
 
+@case
 def update_torch(algo: str, critic: str, repeats: int = 5, inner: int = 3, tf32: bool = False) -> dict:
     """The authors' PyTorch update, timed alone (``benchmarks.run`` times it beside hyperjax)."""
-    call, info = _torch_update(algo, critic, tf32)
-    return {**info, "ms": round(1e3 * _median_time(call, repeats, whole_cycles(algo, inner)), 2)}
+    call, info = update_torch_call(algo, critic, tf32)
+    return {**info, "ms": round(1e3 * timing.median_time(call, repeats, whole_cycles(algo, inner)), 2)}
 
 
-def serve(spec: dict) -> None:
-    """A live timing worker for side-by-side runs (``benchmarks.run``): builds one update
-    (``update_jax`` or ``update_torch``), prints ``READY <info json>``, then for each line
-    ``<calls>`` on stdin runs that many updates and prints the seconds per update."""
-    call, info = UPDATES[spec.pop("case")](**spec)
-    print("READY " + json.dumps(info), flush=True)
-    for line in sys.stdin:
-        print(_median_time(call, 1, int(line)), flush=True)
+def env_timer(env, num_envs: int, steps: int, batched: bool | None = None) -> tuple[float, timing.Timer]:
+    """``(compile_s, timer)`` of stepping ``num_envs`` envs ``steps`` steps with zero actions: one jitted
+    ``lax.scan`` of ``env.step`` (vmapped over the envs; a single env unbatched unless ``batched``),
+    each block going on from the last one's states; the timer's unit is one env step."""
+    batched = num_envs > 1 if batched is None else batched
+    step = jax.vmap(env.step) if batched else env.step
+    action = jnp.zeros((num_envs, env.action_size) if batched else env.action_size)
+    keys = jax.random.split(jax.random.key(0), num_envs)
+    state = jax.jit(jax.vmap(env.reset) if batched else env.reset)(keys if batched else keys[0])
+    # strong types, as the scan's carry comes out (reset may make weakly typed leaves)
+    state = jax.tree.map(lambda x: jnp.asarray(x, x.dtype) if getattr(x, "weak_type", False) else x, state)
+    rollout, compile_s = timing.aot(
+        lambda s: jax.lax.scan(lambda s, _: (step(s, action), ()), s, None, steps)[0], state
+    )
+    holder = [jax.block_until_ready(rollout(state))]  # warm-up
+
+    def run():
+        holder[0] = rollout(holder[0])
+        return holder[0]
+
+    return compile_s, timing.timer(run, units=num_envs * steps)
 
 
+@case
 def env_steps(env: str, backend: str, num_envs: int, steps: int = 200, repeats: int = 3, preset: str = "brax") -> dict:
-    """Env steps/s of a batch of environments (vmapped), jitted scan of ``steps`` steps.
+    """Env steps/s of a batch of environments (vmapped), jitted scan of ``steps`` steps (``env_timer``).
 
     ``preset='brax'`` by default: Brax's own task on every backend (the ``paper`` Ant needs MJX's
     contact forces; ``benchmarks/env_speed.py --contact`` measures what they cost)."""
     from hyperjax.envs import registry
 
-    e = registry.make(env, backend=backend, preset=preset)
-    action = jnp.zeros((num_envs, e.action_size))
-
-    def rollout(state):
-        return jax.lax.scan(lambda s, _: (jax.vmap(e.step)(s, action), ()), state, None, steps)[0]
-
-    state = jax.jit(jax.vmap(e.reset))(jax.random.split(jax.random.key(0), num_envs))
-    t0 = time.perf_counter()
-    compiled = jax.jit(rollout).lower(state).compile()
-    compile_s = time.perf_counter() - t0
-    state = jax.block_until_ready(compiled(state))
-    t = _median_time(lambda: compiled(state), repeats)
+    compile_s, timer = env_timer(registry.make(env, backend=backend, preset=preset), num_envs, steps, batched=True)
+    t = timing.median(timer, repeats)
     return {
         "env": env,
         "backend": backend,
         "num_envs": num_envs,
         "compile_s": round(compile_s, 2),
-        "steps_per_s": round(num_envs * steps / t),
+        "steps_per_s": round(1 / t),
     }
 
 
+@case
 def native_mujoco(env: str = "ant", steps: int = 2000) -> dict:
     """MuJoCo's C engine (``mujoco.mj_step``) on the same model Brax's MJX backend loads."""
     import mujoco
@@ -371,11 +323,13 @@ def native_mujoco(env: str = "ant", steps: int = 2000) -> dict:
     data = mujoco.MjData(model)
     frame_skip = 5  # Brax Ant / HalfCheetah take 5 physics steps per env step
     mujoco.mj_step(model, data)
-    t0 = time.perf_counter()
-    for _ in range(steps * frame_skip):
-        mujoco.mj_step(model, data)
-    t = time.perf_counter() - t0
-    return {"env": env, "backend": "native mujoco (C)", "num_envs": 1, "steps_per_s": round(steps / t)}
+
+    def run():
+        for _ in range(steps * frame_skip):
+            mujoco.mj_step(model, data)
+
+    t = timing.timer(run, units=steps)()
+    return {"env": env, "backend": "native mujoco (C)", "num_envs": 1, "steps_per_s": round(1 / t)}
 
 
 def _sac_training(critic: str, env, episode_length: int, seeds: int):
@@ -397,7 +351,44 @@ def _sac_training(critic: str, env, episode_length: int, seeds: int):
     return config, agent, loop_config
 
 
-def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
+@case
+def gymnasium_steps(env: str = "Ant-v5", num_envs: int = 1, steps: int = 1000) -> dict:
+    """Env steps/s of Gymnasium's task (C engine + its Python wrappers), envs stepped in turn."""
+    from hyperjax.envs import native
+
+    e = native.VecEnv(env, num_envs)
+    e.reset(range(num_envs))
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, num_envs, e.action_size))
+    e.step(actions[0])
+
+    def run():
+        for a in actions:
+            e.step(a)
+
+    t = timing.timer(run, units=num_envs * steps)()
+    return {
+        "env": env,
+        "backend": "native (gymnasium)",
+        "num_envs": num_envs,
+        "steps_per_s": round(1 / t),
+    }
+
+
+def chunk_timer(trainer, state, start: int, chunk: int) -> timing.Timer:
+    """A timer of training: each block one ``trainer.run_chunk`` of ``chunk`` env steps, going on from
+    where the last ended (the first at ``start``); the unit is one env step (of every seed)."""
+    holder = {"state": state, "step": start}
+
+    def run():
+        holder["state"], _ = trainer.run_chunk(holder["state"], holder["step"], chunk)
+        holder["step"] += chunk
+        return holder["state"]
+
+    return timing.timer(run, units=chunk)
+
+
+@case
+def train(env: str, critic: str, seeds: int, chunk: int, repeats: int = 3) -> dict:
     """End-to-end SAC training throughput, compile time and memory of the training chunk."""
     from hyperjax.envs import registry
     from hyperjax.train import loop
@@ -408,53 +399,25 @@ def train(env: str, critic: str, seeds: int, chunk: int) -> dict:
     state = trainer.init(jax.vmap(jax.random.key)(np.arange(seeds)))
     start = config.batch_size + 1
     program = trainer.programs["chunk"]  # in this seed count's layout (trainer.SeedLayout)
-    t0 = time.perf_counter()
-    compiled = program.lower(state, jnp.int32(start), jnp.int32(chunk)).compile()
-    compile_s = time.perf_counter() - t0
+    compiled, compile_s = timing.aot(program, state, jnp.int32(start), jnp.int32(chunk))
     state, _ = trainer.run_chunk(state, start, chunk)
     jax.block_until_ready(state)
-    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step, chunk)[0], state, start + chunk, chunk)
+    t = timing.median(chunk_timer(trainer, state, start + chunk, chunk), repeats)
     return {
         "env": env,
         "obs": e.observation_size,
         "critic": critic,
         "seeds": seeds,
         "compile_s": round(compile_s, 1),
-        "env_steps_per_s": round(chunk / t, 2),
-        "seed_steps_per_s": round(seeds * chunk / t, 2),
-        "memory_mb": _memory_mb(compiled),
-        "peak_mb": _peak_mb(),
+        "env_steps_per_s": round(1 / t, 2),
+        "seed_steps_per_s": round(seeds / t, 2),
+        "memory_mb": timing.memory_mb(compiled),
+        "peak_mb": timing.peak_mb(),
     }
 
 
-def _peak_mb() -> float | None:
-    """The device allocator's peak so far (GPU/TPU; the CPU backend keeps no such count)."""
-    stats = jax.devices()[0].memory_stats() or {}
-    peak = stats.get("peak_bytes_in_use")
-    return round(peak / 2**20, 1) if peak is not None else None
-
-
-def gymnasium_steps(env: str = "Ant-v5", num_envs: int = 1, steps: int = 1000) -> dict:
-    """Env steps/s of Gymnasium's task (C engine + its Python wrappers), envs stepped in turn."""
-    from hyperjax.envs import native
-
-    e = native.VecEnv(env, num_envs)
-    e.reset(range(num_envs))
-    actions = np.random.default_rng(0).uniform(-1, 1, (steps, num_envs, e.action_size))
-    e.step(actions[0])
-    t0 = time.perf_counter()
-    for a in actions:
-        e.step(a)
-    t = time.perf_counter() - t0
-    return {
-        "env": env,
-        "backend": "native (gymnasium)",
-        "num_envs": num_envs,
-        "steps_per_s": round(num_envs * steps / t),
-    }
-
-
-def train_native(env: str, critic: str, seeds: int, chunk: int, contact_obs: bool = True) -> dict:
+@case
+def train_native(env: str, critic: str, seeds: int, chunk: int, contact_obs: bool = True, repeats: int = 3) -> dict:
     """End-to-end SAC throughput of the host loop (native physics, one jitted call per step).
 
     ``contact_obs=False`` drops Ant-v5's 78 contact-force dims (27 left, as MJX Ant) for a like-for-like
@@ -471,39 +434,17 @@ def train_native(env: str, critic: str, seeds: int, chunk: int, contact_obs: boo
     t0 = time.perf_counter()
     state, _ = trainer.run_chunk(state, start, chunk)  # includes compilation
     first_s = time.perf_counter() - t0
-    t = _median_chunk_time(lambda state, step: trainer.run_chunk(state, step, chunk)[0], state, start + chunk, chunk)
+    t = timing.median(chunk_timer(trainer, state, start + chunk, chunk), repeats)
     return {
         "env": env,
         "obs": train_env.observation_size,
         "critic": critic,
         "seeds": seeds,
         "first_chunk_s": round(first_s, 1),
-        "env_steps_per_s": round(chunk / t, 2),
-        "seed_steps_per_s": round(seeds * chunk / t, 2),
+        "env_steps_per_s": round(1 / t, 2),
+        "seed_steps_per_s": round(seeds / t, 2),
     }
 
 
-CASES = {
-    f.__name__: f
-    for f in (
-        matmul,
-        critic_fwd_bwd,
-        update_jax,
-        update_torch,
-        update_floor,
-        update_hlo,
-        env_steps,
-        native_mujoco,
-        gymnasium_steps,
-        train,
-        train_native,
-    )
-}
-
 if __name__ == "__main__":
-    if sys.argv[1] == "--serve":
-        serve(json.loads(sys.argv[2]))
-    else:
-        spec = json.loads(sys.argv[1])
-        result = CASES[spec.pop("case")](**spec)
-        print("RESULT " + json.dumps(result), flush=True)
+    process.child_main(CASES, CALLS, sys.argv[1:])

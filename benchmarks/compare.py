@@ -8,10 +8,9 @@ A checkout must have the case in its own ``benchmarks/cases.py``.
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
+
+from benchmarks import process
 
 DEFAULT_CASES = [
     {"case": "update_jax", "algo": "sac", "critic": "sa_hyper", "repeats": 7, "inner": 3},
@@ -25,29 +24,13 @@ DEFAULT_CASES = [
 FIGURES = ("ms", "env_steps_per_s", "hlo_sha256")  # the first one a result holds is compared
 
 
-def run_once(checkout: str, spec: dict) -> dict:
-    """One case in a fresh process with ``checkout``'s hyperjax and benchmarks."""
-    env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cases", json.dumps(spec)],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if not lines:
-        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-    return json.loads(lines[0][len("RESULT ") :])
-
-
 def compare(before: str, after: str, cases: list[dict], rounds: int) -> list[dict]:
     rows = []
     for spec in cases:
         figures = {"before": [], "after": []}
         for r in range(rounds):
             for name in ("before", "after") if r % 2 == 0 else ("after", "before"):
-                result = run_once(before if name == "before" else after, spec)
+                result = process.run_case(spec, checkout=before if name == "before" else after)
                 key = next((k for k in FIGURES if k in result), "error")
                 figures[name].append(result.get(key))
         row = {**spec, **figures}

@@ -6,10 +6,16 @@ the per-sample dynamic network. One SAC update per sample (counted from the auth
 (2F), online twin forward + backward (6F), actor step: twin forward with the updated critic
 (2F; for SA-Hyper the backward runs only through the dynamic net, counted as negligible; for
 other critics the backward to the action costs another ~2F), plus the policy network's passes.
+
+The compiled program's own count: ``hlo_dots`` finds every f32 ``dot`` of an optimised HLO module
+and ``dot_flops`` counts one (``cases.update_floor`` times each alone).
 """
+
+import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hyperjax.nn import critics, policies
 
@@ -76,3 +82,35 @@ def pearl_step_flops(
     per_sample = 8 * f_q + actor_backward + 4 * f_v + 3 * per_sample_policy
     macs = meta_batch * (batch * per_sample + per_task_policy + context_batch * 3 * encoder)
     return 2.0 * macs
+
+
+_DOT_DIMS = ("lhs_batch_dims", "lhs_contracting_dims", "rhs_batch_dims", "rhs_contracting_dims")
+
+
+def hlo_dots(text: str) -> list[tuple]:
+    """Every f32 ``dot`` of an optimised HLO module (fusions included) as
+    ``(lhs_shape, rhs_shape, lhs_batch, lhs_contracting, rhs_batch, rhs_contracting)``."""
+
+    def dims(attrs: str, key: str) -> tuple:
+        found = re.search(key + r"=\{([0-9,]*)\}", attrs)
+        return tuple(int(x) for x in found.group(1).split(",") if x) if found else ()
+
+    dots = []
+    for computation in text.split("\n\n"):
+        shapes = {
+            name: tuple(int(x) for x in shape.split(",") if x)
+            for name, shape in re.findall(r"%?([\w.\-]+)(?::| =) f32\[([0-9,]*)\]", computation)
+        }
+        for lhs, rhs, attrs in re.findall(r"dot\(%([\w.\-]+), %([\w.\-]+)\)(.*)", computation):
+            if lhs in shapes and rhs in shapes:
+                dots.append((shapes[lhs], shapes[rhs], *(dims(attrs, k) for k in _DOT_DIMS)))
+    return dots
+
+
+def dot_flops(dot: tuple) -> int:
+    """2 x batch x free(lhs) x free(rhs) x contraction for one parsed dot."""
+    lhs, rhs, lhs_batch, lhs_contract, rhs_batch, rhs_contract = dot
+    free_lhs = [d for i, d in enumerate(lhs) if i not in lhs_batch + lhs_contract]
+    free_rhs = [d for i, d in enumerate(rhs) if i not in rhs_batch + rhs_contract]
+    batch, contract = [lhs[i] for i in lhs_batch], [lhs[i] for i in lhs_contract]
+    return 2 * int(np.prod(batch + free_lhs + free_rhs + contract))

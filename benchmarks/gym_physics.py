@@ -6,31 +6,19 @@ Run:
 
 Both physics run the ``paper`` preset's task (``registry.make(robot, physics=...)``); a number is a
 jitted ``lax.scan`` of ``--steps`` env steps of ``jax.vmap(env.step)`` (zero actions) over the batch,
-compile excluded (``benchmarks.env_speed.mjx_timer``). The two physics of a robot and size are timed
-in turn for ``--rounds`` rounds, best round each, so their ratio is fair while other processes load
-the CPU. Compile time is the first call of the ``scan`` (compile and one run), once per case. Writes a Markdown
-table to stdout (and ``--out`` as JSON).
+compile excluded (``benchmarks.cases.env_timer``). The two physics of a robot and size are timed
+in turn for ``--rounds`` rounds (``env_speed.best_of``), best round each, so their ratio is fair while
+other processes load the CPU. Compile time: the ``scan``'s ahead-of-time compile, once per case. Writes
+a Markdown table to stdout (and ``--out`` as JSON).
 """
 
 import argparse
 import json
-import platform
-import subprocess
 
-from benchmarks.env_speed import best_of, mjx_timer
+from benchmarks import cases, env_speed, timing
 from hyperjax.envs import registry
 
 ROBOTS = ("hopper", "walker2d", "halfcheetah", "ant")
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        flags = next((line for line in out.splitlines() if line.startswith("Flags")), "")
-        name = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-        return f"{name} ({'AVX-512' if 'avx512f' in flags else 'no AVX-512'})"
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def measure(robot: str, num_envs: int, steps: int, rounds: int) -> dict:
@@ -38,8 +26,8 @@ def measure(robot: str, num_envs: int, steps: int, rounds: int) -> dict:
     compiles, timers = {}, {}
     for physics in ("gym", "brax"):
         env = registry.make(robot, physics=physics)
-        compiles[physics], timers[physics] = mjx_timer(env, num_envs, steps)
-    speeds = best_of(timers, rounds)
+        compiles[physics], timers[physics] = cases.env_timer(env, num_envs, steps)
+    speeds = env_speed.best_of(timers, rounds)
     out = {p: {"compile_s": round(compiles[p], 1), **speeds[p]} for p in speeds}
     out["brax_over_gym"] = round(out["brax"]["steps_per_s"] / out["gym"]["steps_per_s"], 2)
     return out
@@ -53,7 +41,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    results = {"cpu": cpu_name(), "steps": args.steps, "rows": []}
+    results = {"cpu": timing.cpu_model(), "steps": args.steps, "rows": []}
     print(f"CPU: {results['cpu']}\n")
     print("| robot | envs | gym steps/s | brax steps/s | brax / gym | gym compile s | brax compile s |")
     print("|---|---|---|---|---|---|---|")

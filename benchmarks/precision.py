@@ -16,7 +16,7 @@ import statistics
 import jax
 import jax.numpy as jnp
 
-from benchmarks import cases
+from benchmarks import cases, timing
 from hyperjax.nn import critics
 
 
@@ -46,13 +46,8 @@ def accuracy(critic: str, batch: int = 256) -> dict:
 
 
 def speed(critic: str, rounds: int, inner: int) -> dict:
-    calls = {dtype: cases._jax_update("sac", critic, compute_dtype=dtype)[0] for dtype in ("float32", "bfloat16")}
-    times = {dtype: [] for dtype in calls}
-    for call in calls.values():
-        jax.block_until_ready(call())
-    for i in range(rounds):
-        for dtype in list(calls)[:: 1 if i % 2 == 0 else -1]:
-            times[dtype].append(cases._median_time(calls[dtype], 1, inner))
+    calls = {dtype: cases.update_jax_call("sac", critic, compute_dtype=dtype)[0] for dtype in ("float32", "bfloat16")}
+    times = timing.alternate({dtype: timing.timer(call, inner) for dtype, call in calls.items()}, rounds, warmup=1)
     ratios = [b / f for f, b in zip(times["float32"], times["bfloat16"])]
     return {
         "float32_ms": round(1e3 * statistics.median(times["float32"]), 1),

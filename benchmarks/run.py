@@ -18,18 +18,12 @@ import datetime
 import importlib.util
 import json
 import os
-import platform
 import re
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 
 import jax
-import jaxlib
 
-from benchmarks import cases
+from benchmarks import cases, process, timing
 from benchmarks import flops as flop_model
 from hyperjax.nn import critics
 
@@ -103,10 +97,10 @@ def gpu_cases(torch: bool) -> list[dict]:
 
 
 def run_side_by_side(spec: dict) -> list[dict]:
-    """Times the hyperjax and PyTorch updates in alternation: two live worker processes (one per
-    framework; the one not being timed is stopped with SIGSTOP, so its idle thread pools can't spin
-    beside the other), ``rounds`` timed blocks of ``inner`` updates each, the order flipped every
-    round, so that both see the same drift of a shared machine.
+    """Times the hyperjax and PyTorch updates in alternation: two live worker processes
+    (``process.Worker``, one per framework, each stopped while the other is timed), an untimed block
+    each, then ``rounds`` timed blocks of ``inner`` updates each (``timing.alternate``: the order
+    flipped every round), so that both see the same drift of a shared machine.
 
     Returns the ``update_jax`` and ``update_torch`` rows, each with its median ms; the jax row
     also holds ``speedup``, the median over rounds of torch ms / jax ms, and its range. A worker
@@ -114,61 +108,27 @@ def run_side_by_side(spec: dict) -> list[dict]:
     """
     algo, critic, rounds = spec["algo"], spec["critic"], spec["rounds"]
     inner = cases.whole_cycles(algo, spec["inner"])
-    workers, logs, times = {}, {}, {}
-
-    def error(name: str) -> str:
-        logs[name].seek(0)
-        return f"{name} worker: " + (logs[name].read().strip().splitlines() or ["exited"])[-1]
-
-    def block(name: str) -> float:
-        proc = workers[name]
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.stdin.write(f"{inner}\n")
-        proc.stdin.flush()
-        line = proc.stdout.readline()
-        os.kill(proc.pid, signal.SIGSTOP)
-        if not line:
-            raise RuntimeError(error(name))
-        return float(line)
-
+    options = {"update_jax": {"precision": spec.get("precision")}, "update_torch": {"tf32": spec.get("tf32", False)}}
+    workers = {}
     try:
-        for name in cases.UPDATES:  # one at a time, so neither compiles beside the other's timing
-            logs[name] = tempfile.TemporaryFile("w+")
-            jax_worker = name == "update_jax"
-            options = {"precision": spec.get("precision")} if jax_worker else {"tf32": spec.get("tf32", False)}
-            worker_spec = json.dumps({"case": name, "algo": algo, "critic": critic, **options})
-            workers[name] = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.cases", "--serve", worker_spec],
-                # both frameworks share one accelerator: jax must not take 75% of its memory up front
-                env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=logs[name],
-                text=True,
-            )
-            ready = next((x for x in workers[name].stdout if x.startswith("READY ")), None)
-            if ready is None:
-                raise RuntimeError(error(name))
-            os.kill(workers[name].pid, signal.SIGSTOP)
-            times[name] = ([], json.loads(ready[len("READY ") :]))
-        for name in workers:  # an untimed warm-up block each
-            block(name)
-        for i in range(rounds):
-            for name in list(workers)[:: 1 if i % 2 == 0 else -1]:
-                times[name][0].append(block(name))
+        for name in cases.CALLS:  # one at a time, so neither compiles beside the other's timing
+            workers[name] = process.Worker({"case": name, "algo": algo, "critic": critic, **options[name]})
+        timers = {name: worker.timer(inner) for name, worker in workers.items()}
+        times = timing.alternate(timers, rounds, warmup=1)
     except (RuntimeError, BrokenPipeError) as e:
         return [{**spec, "error": str(e)}]
     finally:
-        for proc in workers.values():
-            proc.kill()  # SIGKILL ends a stopped process too
-    (jax_t, jax_info), (torch_t, torch_info) = times["update_jax"], times["update_torch"]
-    ratios = sorted(t / j for t, j in zip(torch_t, jax_t))
+        for worker in workers.values():
+            worker.close()
+    ratios = timing.paired_ratios(times["update_jax"], times["update_torch"])
     common = {"algo": algo, "critic": critic, "rounds": rounds, "inner": inner}
-    jax_row = {"case": "update_jax", **jax_info, **common, "ms": _ms(jax_t), "round_ms": _round_ms(jax_t)}
-    jax_row["speedup"] = round(statistics.median(ratios), 2)
-    jax_row["speedup_range"] = [round(ratios[0], 2), round(ratios[-1], 2)]
-    torch_row = {"case": "update_torch", **torch_info, **common, "ms": _ms(torch_t), "round_ms": _round_ms(torch_t)}
-    return [jax_row, torch_row]
+    rows = [
+        {"case": name, **workers[name].info, **common, "ms": _ms(times[name]), "round_ms": _round_ms(times[name])}
+        for name in cases.CALLS
+    ]
+    rows[0]["speedup"] = round(statistics.median(ratios), 2)
+    rows[0]["speedup_range"] = [round(ratios[0], 2), round(ratios[-1], 2)]
+    return rows
 
 
 def _round_ms(seconds: list[float]) -> list[float]:
@@ -178,19 +138,6 @@ def _round_ms(seconds: list[float]) -> list[float]:
 
 def _ms(seconds: list[float]) -> float:
     return round(1e3 * statistics.median(seconds), 2)
-
-
-def run_case(spec: dict, timeout: int = 1800) -> dict:
-    """Runs one case in a fresh Python process (no shared compile caches or allocations)."""
-    command = [sys.executable, "-m", "benchmarks.cases", json.dumps(spec)]
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {**spec, "error": f"timed out after {timeout} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return {**spec, **json.loads(line[len("RESULT ") :])}
-    return {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
 
 
 def to_markdown(meta: dict, results: list[dict]) -> str:
@@ -311,20 +258,6 @@ def to_markdown(meta: dict, results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_model() -> str:
-    """The CPU's model and widest vector units (Linux ``/proc/cpuinfo``), e.g. ``AMD EPYC ... (AVX2)``."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return platform.machine()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    units = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    bf16 = ", AVX512-BF16" if "avx512_bf16" in flags else ""
-    return f"{model or platform.machine()} ({units}{bf16})"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=("quick", "full", "gpu"), default="quick")
@@ -341,14 +274,14 @@ def main():
         for i, spec in enumerate(specs, 1):
             print(f"[{i}/{len(specs)}] {json.dumps(spec)}")
         return
-    device = jax.devices()[0]
+    device, machine = jax.devices()[0], timing.machine()
     meta = {
         "suite": args.suite,
-        "device": f"{device.platform}:{device.device_kind}",
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
+        "device": machine["device"],
+        "jax": machine["jax"],
+        "jaxlib": machine["jaxlib"],
         "date": datetime.date.today().isoformat(),
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+        "machine": f"{machine['cpu']}, {machine['cores']} cores",
         "analytic_sac_update_gflop_ant": round(flop_model.update_flops("sac", "sa_hyper", 27, 8, 256) / 1e9, 2),
     }
     if torch:
@@ -363,7 +296,7 @@ def main():
         if spec["case"] == "update_side_by_side":
             new = run_side_by_side(spec)
         else:
-            new = [run_case(spec, args.case_timeout)]
+            new = [process.run_case(spec, args.case_timeout)]
         results += new
         for result in new:
             print(f"[{i}/{len(specs)}] {json.dumps(result)}", flush=True)

@@ -27,18 +27,17 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from benchmarks import timing
 from hyperjax.experiments import quiet
 
 with quiet.imports():  # mujoco-mjx's "Failed to import warp" lines
     import jax
-    import jaxlib
     import numpy as np
 
     from hyperjax.agents import registry
@@ -63,26 +62,6 @@ def _label(num_envs: int, updates: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- machine and load
-
-
-def machine() -> dict:
-    with open("/proc/cpuinfo") as f:
-        text = f.read()
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
-    versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
-    for name in ("brax", "mujoco", "flax", "optax"):
-        try:
-            versions[name] = __import__(name).__version__
-        except (ImportError, AttributeError):
-            pass
-    return {
-        "cpu": model,
-        "avx512": "avx512f" in text,
-        "cores": os.cpu_count(),
-        "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
-        "python": platform.python_version(),
-        **versions,
-    }
 
 
 def _cpu_jiffies() -> tuple[int, int]:
@@ -132,10 +111,6 @@ class Load:
         }
 
 
-def _log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
 # ---------------------------------------------------------------------------------------------- speed
 
 
@@ -175,23 +150,30 @@ class _Config:
         """Sets the chunk's iterations to last about ``chunk_seconds`` (from one timed iteration)."""
         self.iterations = int(min(10_000, max(1, round(chunk_seconds / self.run(1)))))
 
+    def timer(self) -> timing.Timer:
+        """One chunk per block; the unit is one iteration."""
+        return lambda: self.run(self.iterations) / self.iterations
+
 
 def speed(critic: str, env: str, grid: list[tuple[int, int]], rounds: int, chunk_seconds: float, buffer_size: int):
     load = Load()
     configs = {}
     for num_envs, updates in grid:
-        _log(f"speed {critic}: building {_label(num_envs, updates)}")
+        timing.log(f"speed {critic}: building {_label(num_envs, updates)}")
         c = _Config(critic, env, num_envs, updates, buffer_size)
         c.size(chunk_seconds)
-        _log(f"  build+init {c.build_s:.1f} s, first call {c.first_call_s:.1f} s, {c.iterations} iterations/chunk")
+        timing.log(
+            f"  build+init {c.build_s:.1f} s, first call {c.first_call_s:.1f} s, {c.iterations} iterations/chunk"
+        )
         configs[(num_envs, updates)] = c
-    times = {key: [] for key in configs}  # seconds per iteration, per round
-    for r in range(rounds):
-        order = list(configs) if r % 2 == 0 else list(configs)[::-1]
-        for key in order:
-            c = configs[key]
-            times[key].append(c.run(c.iterations) / c.iterations)
-        _log(f"speed {critic}: round {r + 1}/{rounds}: " + ", ".join(f"{_label(*k)} {times[k][-1]:.3f}" for k in order))
+
+    def progress(r: int, last: dict) -> None:
+        timing.log(
+            f"speed {critic}: round {r + 1}/{rounds}: " + ", ".join(f"{_label(*k)} {t:.3f}" for k, t in last.items())
+        )
+
+    # seconds per iteration, per round
+    times = timing.alternate({key: c.timer() for key, c in configs.items()}, rounds, progress=progress)
     base = times.get((1, 1))
     rows = []
     for (num_envs, updates), c in configs.items():
@@ -209,7 +191,7 @@ def speed(critic: str, env: str, grid: list[tuple[int, int]], rounds: int, chunk
             "round_ms_per_iteration": [round(1e3 * t, 2) for t in per_iter],
         }
         if base:
-            ratios = [num_envs * b / t for t, b in zip(per_iter, base)]
+            ratios = [num_envs * r for r in timing.paired_ratios(per_iter, base)]
             row["speedup_vs_1x1"] = round(statistics.median(ratios), 2)
             row["speedup_range"] = [round(min(ratios), 2), round(max(ratios), 2)]
         rows.append(row)
@@ -235,7 +217,7 @@ def learning(grid: list[tuple[int, int]], seeds: int, total_steps: int, eval_eve
     algorithm = registry.get("sac")
     rows = []
     for num_envs, updates in grid:
-        _log(f"learning: {_label(num_envs, updates)}")
+        timing.log(f"learning: {_label(num_envs, updates)}")
         config = algorithm.make_config(
             critic="mlp",
             critic_overrides={"hidden_sizes": [64, 64]},
@@ -270,7 +252,9 @@ def learning(grid: list[tuple[int, int]], seeds: int, total_steps: int, eval_eve
             "env_steps_per_s_per_seed": round(statistics.median(rates), 1) if rates else None,
             "wall_s": round(wall, 1),
         }
-        _log(f"  returns {row['return_mean']}, {row['env_steps_per_s_per_seed']} env steps/s per seed, {wall:.0f} s")
+        timing.log(
+            f"  returns {row['return_mean']}, {row['env_steps_per_s_per_seed']} env steps/s per seed, {wall:.0f} s"
+        )
         rows.append(row)
     return {
         "algo": "sac",
@@ -317,7 +301,7 @@ def to_markdown(result: dict) -> str:
     lines = [
         "# Throughput mode of the off-policy loop on the CPU: env steps/s and learning per env step",
         "",
-        f"{m['cpu']}, {'AVX-512' if m['avx512'] else 'no AVX-512'}, {m['cores']} cores; jax {m['jax']} "
+        f"{m['cpu']}, {m['cores']} cores; jax {m['jax']} "
         f"(jaxlib {m['jaxlib']}), brax {m.get('brax', '?')}, mujoco {m.get('mujoco', '?')}. "
         "Method: `benchmarks/throughput.py`'s docstring; each part names the command that made it.",
         "",
@@ -407,9 +391,9 @@ def main():
         with open(args.out + ".json") as f:
             result = json.load(f)
     result.pop("notes", None)  # they read the previous numbers
-    result["machine"] = machine()
+    result["machine"] = timing.machine()
     command = " ".join(["python -m benchmarks.throughput", *sys.argv[1:]])
-    _log(f"{result['machine']}")
+    timing.log(f"{result['machine']}")
     t0 = time.perf_counter()
 
     def save():
@@ -434,7 +418,7 @@ def main():
             result["speed"][critic]["command"] = command
             save()
     save()
-    _log(f"done in {time.perf_counter() - t0:.0f} s -> {args.out}.md")
+    timing.log(f"done in {time.perf_counter() - t0:.0f} s -> {args.out}.md")
     print(to_markdown(result))
 
 

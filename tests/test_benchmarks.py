@@ -5,11 +5,11 @@ import statistics
 
 import pytest
 
-from benchmarks import cases, flops, run
+from benchmarks import cases, flops, process, run, timing
 
 
 def test_smallest_case_runs_in_its_own_process():
-    result = run.run_case({"case": "matmul", "n": 128, "repeats": 1})
+    result = process.run_case({"case": "matmul", "n": 128, "repeats": 1})
     assert "error" not in result, result
     assert result["gflops"] > 0
 
@@ -46,8 +46,8 @@ def test_practical_floor_finds_every_matmul_of_the_update():
     batch = Transition(jnp.zeros((b, 5)), jnp.zeros((b, 2)), jnp.zeros(b), jnp.ones(b), jnp.zeros((b, 5)))
     lowered = trainer.jit_program(agent.update).lower(agent.init(jax.random.key(0)), batch, jax.random.key(1), 0)
     compiled = lowered.compile()
-    dots = cases._dots_in_hlo(compiled.as_text())
-    gemm_flops = sum(cases._dot_flops(d) for d in dots)
+    dots = flops.hlo_dots(compiled.as_text())
+    gemm_flops = sum(flops.dot_flops(d) for d in dots)
     assert len(dots) >= 20  # forward and backward of 3-layer actor and twin critics
     assert abs(gemm_flops / compiled.cost_analysis()["flops"] - 1) < 0.15
 
@@ -106,3 +106,22 @@ def test_gpu_suite_lists_its_cases_without_a_gpu():
     assert {("sa_hyper", 1), ("sa_hyper", 5)} <= trains
     batches = {s["num_envs"] for s in without if s["case"] == "env_steps"}
     assert min(batches) == 1 and max(batches) == 4096
+
+
+def test_alternate_flips_the_order_every_round():
+    """Every timer runs once per round, in turn, the order reversed each round, after its warm-up."""
+    calls = []
+    timers = {name: (lambda name=name: calls.append(name) or 1.0) for name in "ab"}
+    times = timing.alternate(timers, rounds=3, warmup=1)
+    assert calls == list("ababbaab")
+    assert times == {"a": [1.0] * 3, "b": [1.0] * 3}
+    assert timing.paired_ratios([1.0, 2.0], [3.0, 3.0]) == [1.5, 3.0]
+
+
+def test_env_timer_goes_on_from_its_last_state():
+    """The env cases' timer: compiled once, per env step, each block stepping on from the last."""
+    from hyperjax.envs import pendulum
+
+    env = pendulum.Pendulum()
+    compile_s, timer = cases.env_timer(env, num_envs=2, steps=5)
+    assert compile_s > 0 and 0 < timer() < 1 and 0 < timer() < 1
