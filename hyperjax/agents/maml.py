@@ -371,6 +371,46 @@ def step_metrics(batch: Batch, info: trpo.TrpoInfo) -> dict:
     }
 
 
+def make_init(config: MAMLConfig, policy: MetaPolicy, family: meta.TaskFamily) -> Callable:
+    """``key -> MAMLState``: the policy's parameters and the seed's task pools."""
+
+    def init(key):
+        k_params, k_train, k_test, k_run, k_eval = jax.random.split(key, 5)
+        return MAMLState(
+            params=policy.init(k_params),
+            train_tasks=family.sample_train(k_train, config.num_train_tasks),
+            test_tasks=family.sample_test(k_test, config.num_test_tasks),
+            key=jax.random.key_data(k_run),
+            eval_key=jax.random.key_data(k_eval),
+        )
+
+    return init
+
+
+def make_meta_step(config: MAMLConfig, policy: MetaPolicy) -> tuple[Callable, Callable]:
+    """``(objective, meta_step)`` of ``Functions`` (the TRPO outer step on a ``Batch``)."""
+    lr, second_order = inner_lr(config), config.second_order
+    trpo_config = trpo.TrpoConfig(
+        max_kl=config.max_kl,
+        cg_iters=config.cg_iters,
+        cg_damping=config.cg_damping,
+        ls_ratio=config.ls_ratio,
+        ls_max_steps=config.ls_max_steps,
+    )
+
+    def objective(params, batch: Batch):
+        per_task = jax.vmap(outer_loss_and_kl, (None, None, 0, 0, 0, 0, None, None))
+        loss, kl = per_task(policy, params, batch.contexts, batch.pre, batch.post, batch.old, lr, second_order)
+        return loss.mean(), kl.mean()
+
+    def meta_step(params, batch: Batch):
+        loss_and_kl = functools.partial(objective, batch=batch)
+        surrogate, kl = (lambda p: loss_and_kl(p)[0]), (lambda p: loss_and_kl(p)[1])
+        return trpo.trpo_step(surrogate, kl, params, trpo_config, surrogate_and_kl=loss_and_kl)
+
+    return objective, meta_step
+
+
 def make_functions(
     config: MAMLConfig, env: brax_base.Env, family: meta.TaskFamily, shard_tasks: Callable = lambda tree: tree
 ) -> Functions:
@@ -382,24 +422,8 @@ def make_functions(
     env = _ClipAction(env)
     length = env.episode_length
     policy = make_policy(config, env.observation_size, env.action_size, family.task_size)
-    lr, second_order = inner_lr(config), config.second_order
-    trpo_config = trpo.TrpoConfig(
-        max_kl=config.max_kl,
-        cg_iters=config.cg_iters,
-        cg_damping=config.cg_damping,
-        ls_ratio=config.ls_ratio,
-        ls_max_steps=config.ls_max_steps,
-    )
-
-    def init(key):
-        k_params, k_train, k_test, k_run, k_eval = jax.random.split(key, 5)
-        return MAMLState(
-            params=policy.init(k_params),
-            train_tasks=family.sample_train(k_train, config.num_train_tasks),
-            test_tasks=family.sample_test(k_test, config.num_test_tasks),
-            key=jax.random.key_data(k_run),
-            eval_key=jax.random.key_data(k_eval),
-        )
+    lr = inner_lr(config)
+    init = make_init(config, policy, family)
 
     def one_task(params, task, context, key, episodes):
         """Pre-adaptation episodes, the adapted params, post-adaptation episodes (data only)."""
@@ -428,15 +452,7 @@ def make_functions(
         tasks = train_pool[jax.random.randint(k_tasks, (config.meta_batch,), 0, train_pool.shape[0])]
         return tasks_data(params, tasks, train_pool, k_data, config.fast_batch)
 
-    def objective(params, batch: Batch):
-        per_task = jax.vmap(outer_loss_and_kl, (None, None, 0, 0, 0, 0, None, None))
-        loss, kl = per_task(policy, params, batch.contexts, batch.pre, batch.post, batch.old, lr, second_order)
-        return loss.mean(), kl.mean()
-
-    def meta_step(params, batch: Batch):
-        loss_and_kl = functools.partial(objective, batch=batch)
-        surrogate, kl = (lambda p: loss_and_kl(p)[0]), (lambda p: loss_and_kl(p)[1])
-        return trpo.trpo_step(surrogate, kl, params, trpo_config, surrogate_and_kl=loss_and_kl)
+    objective, meta_step = make_meta_step(config, policy)
 
     def iteration(state: MAMLState, key: jax.Array):
         batch = collect(state.params, state.train_tasks, key)
@@ -471,8 +487,13 @@ def make_trainer(config: MAMLConfig, setting: trainer_lib.Setting) -> trainer_li
     """MAML's trainer: a training step is one meta-iteration; ``evaluate`` returns the post-
     adaptation return per test task (``[S, N]``) and, as ``return_pre``, the one before adaptation.
 
-    Programs: ``init``, ``run_chunk``, ``evaluate``.
+    Programs: ``init``, ``run_chunk``, ``evaluate``. With ``--backend=native`` (``setting.env.on_host``)
+    the episodes run on MuJoCo's C engine instead: ``maml_host.make_trainer``.
     """
+    if setting.env.on_host:
+        from hyperjax.agents import maml_host  # noqa: PLC0415 - it imports this module
+
+        return maml_host.make_trainer(config, setting)
     env, family = meta.make(
         setting.env.name,
         episode_length=setting.env.episode_length,
@@ -547,6 +568,7 @@ ALGORITHM = base.Algorithm(
     tasks_per_seed=lambda config: config.meta_batch,
     run_defaults={
         "env": "halfcheetah_vel",
+        "backend": "auto",  # MuJoCo's C engine on a CPU, MJX on an accelerator
         "total_steps": 400,
         "eval_every": 10,
         "eval_episodes": 20,

@@ -28,12 +28,17 @@ Two settings pick what a MuJoCo task is (docs/authors_code.md, Environments):
 import dataclasses
 
 import brax.envs
+import jax
 from brax.envs import base
 from brax.envs.wrappers import training as brax_wrappers
 
-from hyperjax.envs import gym_models, gym_tasks, locomotion, meta, native, pendulum
+from hyperjax.envs import gym_models, gym_tasks, locomotion, meta, native, native_meta, pendulum
 
 BACKENDS = ("mjx", "generalized", "positional", "spring")
+# a run's --backend: Brax's, or for the MuJoCo meta tasks 'native' (MuJoCo's C engine on the host:
+# envs/native_meta.py), or 'auto' (native for those tasks on a machine without an accelerator, else mjx)
+NATIVE_META_ENVS = tuple(native_meta.FAMILIES)
+RUN_BACKENDS = (*BACKENDS, "native", "auto")
 # Default backend: see WORKSPACE.md ("Environments") for the measured steps/s that chose it.
 DEFAULT_BACKEND = "mjx"
 PRESETS = ("paper", "brax")
@@ -68,6 +73,14 @@ def resolve_contact_forces(physics: str, contact_forces: str | None = None) -> s
     return contact_forces or meta.DEFAULT_CONTACT_FORCES[physics]
 
 
+def resolve_backend(name: str, backend: str) -> str:
+    """``backend``, or for ``auto``: ``native`` for the MuJoCo meta tasks (``NATIVE_META_ENVS``) when JAX
+    runs on the CPU (MuJoCo's C engine steps them ~10x faster there than MJX), else ``mjx``."""
+    if backend != "auto":
+        return backend
+    return "native" if name in NATIVE_META_ENVS and jax.default_backend() == "cpu" else DEFAULT_BACKEND
+
+
 def default_episode_length(name: str) -> int:
     """200 for pendulum, the family's horizon for meta tasks (200; point_nav 100), 1000 (the paper's) otherwise."""
     return DEFAULT_EPISODE_LENGTH.get(name, 1000)
@@ -89,14 +102,24 @@ def check_names(
     """Raises ValueError (one line) naming a bad env / backend / preset / physics / contact forces and what is valid."""
     if name not in ENVS:
         raise ValueError(f"unknown env {name!r}; valid: {', '.join(ENVS)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if backend not in RUN_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(RUN_BACKENDS)}")
+    backend = resolve_backend(name, backend)
     if preset not in PRESETS:
         raise ValueError(f"unknown env preset {preset!r}; valid: {', '.join(PRESETS)}")
     if physics is not None and physics not in PHYSICS:
         raise ValueError(f"unknown physics {physics!r}; valid: {', '.join(PHYSICS)}")
     if contact_forces is not None and contact_forces not in CONTACT_FORCES:
         raise ValueError(f"unknown contact_forces {contact_forces!r}; valid: {', '.join(CONTACT_FORCES)}")
+    if backend == "native" and not is_native(name):
+        if name not in NATIVE_META_ENVS:
+            raise ValueError(
+                f"backend 'native' steps the MuJoCo meta tasks on MuJoCo's C engine; got env {name!r}, "
+                f"valid: {', '.join(NATIVE_META_ENVS)} (Gymnasium's tasks are native by name: {', '.join(NATIVE_ENVS)})"
+            )
+        if resolve_physics(name, preset, physics) != "gym":
+            raise ValueError("backend 'native' steps Gym's model files (physics gym); got physics 'brax', valid: gym")
+        return
     if resolve_physics(name, preset, physics) == "gym" and not (is_native(name) or name in ("pendulum", "point_nav")):
         if name not in GYM_TASKS:
             raise ValueError(f"physics 'gym' has no model for env {name!r}; valid envs: {', '.join(GYM_TASKS)}")
@@ -187,6 +210,10 @@ class EnvSpec:
     physics: str | None = None
     contact_forces: str | None = None
 
+    def __post_init__(self):
+        if self.backend == "auto":  # resolved once, where the run is built (it asks JAX for its platform)
+            object.__setattr__(self, "backend", resolve_backend(self.name, self.backend))
+
     def check(self) -> None:
         """Raises ValueError naming a bad name / backend / preset / physics and the valid choices."""
         check_names(self.name, self.backend, self.preset, self.physics, self.contact_forces)
@@ -200,7 +227,7 @@ class EnvSpec:
     @property
     def on_host(self) -> bool:
         """True when stepped by MuJoCo's C engine on the host (``make_host``), not in XLA (``make``)."""
-        return is_native(self.name)
+        return is_native(self.name) or (self.backend == "native" and is_meta(self.name))
 
     def make(self) -> base.Env:
         """The ``brax.envs.base.Env`` (pure ``reset``/``step``) with its time limit."""
@@ -222,6 +249,16 @@ class EnvSpec:
             self.name, episode_length=self.episode_length, backend=self.backend, **self.model_kwargs, **kwargs
         )
 
+    def make_meta_host(self, num_envs: int, **kwargs) -> native_meta.MetaVecEnv:
+        """``num_envs`` envs of a meta task on MuJoCo's C engine (``--backend=native``); ``kwargs`` go to
+        ``native_meta.MetaVecEnv`` (``heading_bug``, ``threads``)."""
+        if not (is_meta(self.name) and self.on_host):
+            raise ValueError(f"{self.name} with backend {self.backend!r} is no native meta task; valid: backend native")
+        forces = self.model_kwargs["contact_forces"]
+        return native_meta.MetaVecEnv(
+            self.name, num_envs, episode_length=self.episode_length, contact_forces=forces, **kwargs
+        )
+
     def make_host(self, num_envs: int) -> native.VecEnv:
         """``num_envs`` host-stepped native envs (``native.VecEnv``)."""
         return native.VecEnv(self.name, num_envs, self.episode_length, self.preset)
@@ -231,6 +268,13 @@ class EnvSpec:
         meta_task = ", meta task" if is_meta(self.name) else ""
         if self.name in ("pendulum", "point_nav"):
             return "pure JAX" + meta_task
+        if self.on_host and is_meta(self.name):
+            robot = gym_models.ROBOTS[_ROBOT[self.name]]
+            forces = f", contact forces {self.model_kwargs['contact_forces']}" if _ROBOT[self.name] == "ant" else ""
+            return (
+                f"MuJoCo's C engine on the host, Gym's {robot.file} (Gym v2 semantics{forces}), meta task; "
+                f"policy and learning on {jax.default_backend()}"
+            )
         if self.on_host:
             return "native MuJoCo via Gymnasium, host loop"
         if self.name not in _ROBOT:

@@ -25,6 +25,7 @@ headless.load_mujoco(headless.flagged(sys.argv, headless.VIDEO_FLAG))
 
 from hyperjax import config as cfg  # noqa: E402
 from hyperjax.agents import registry as algorithms  # noqa: E402
+from hyperjax.envs import registry  # noqa: E402
 from hyperjax.experiments import quiet, runner  # noqa: E402
 from hyperjax.train import checkpoint, distributed  # noqa: E402
 from hyperjax.train import trainer as trainer_lib  # noqa: E402
@@ -143,6 +144,9 @@ def main(algo: str, argv) -> None:
         except RuntimeError as e:
             raise ValueError(f"--distributed: could not join the run ({str(e).splitlines()[0]})") from e
         run_config = from_flags(runner.RunConfig)
+        # --backend=auto (MAML's default) as it resolves on this machine, so config.json says what ran
+        backend = registry.resolve_backend(run_config.env, run_config.backend)
+        run_config = dataclasses.replace(run_config, backend=backend)
         # the preset's values for this env (e.g. per-task learning rates), so config.json holds what ran
         agent_config = from_flags(algorithm.config, algorithm.preset_values(flags.FLAGS.preset, run_config.env))
         runner.validate(algo, run_config, agent_config)

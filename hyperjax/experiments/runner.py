@@ -51,7 +51,12 @@ class RunConfig:
     """The experiment around the agent. Defaults: the paper's (1M steps, eval every 5000)."""
 
     env: str = cfg.field("ant", "Environment: pure JAX, Brax/MJX, or native Gymnasium MuJoCo.", valid=registry.ENVS)
-    backend: str = cfg.field(registry.DEFAULT_BACKEND, "Brax physics backend.", valid=registry.BACKENDS)
+    backend: str = cfg.field(
+        registry.DEFAULT_BACKEND,
+        "Brax physics backend; for the MuJoCo meta tasks also 'native' (MuJoCo's C engine on the host) or "
+        "'auto' (native without an accelerator, else mjx).",
+        valid=registry.RUN_BACKENDS,
+    )
     env_preset: str = cfg.field(
         "paper",
         "'paper': the authors' rewards and observations (Ant: contact forces, no control cost).",
