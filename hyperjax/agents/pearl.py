@@ -339,6 +339,44 @@ class Functions(NamedTuple):
     update: Callable
     evaluate: Callable
     collect_trajectories: Callable
+    parts: "Parts"
+
+
+class Parts(NamedTuple):
+    """The pieces ``collect_trajectories``, ``initial_collection``, ``collect`` and ``evaluate`` are
+    made of, for a collection whose rollouts run outside XLA (``agents/pearl_host.py``): composed
+    as those functions compose them, they give the same values from the same keys.
+
+    Attributes:
+      nets: the ``pearl.Networks``.
+      transitions_of: ``Trajectory [T] -> (Transition [T], valid [T], return)``.
+      phase_start: ``(transitions, valid, returns [M, K, T...], budget) -> (Kept, Tally)``.
+      phase_add: ``(Tally, start [M], budget, transitions, valid, returns [M, T...]) -> Tally``.
+      phase_end: ``(Kept, Tally) -> Phase``.
+      prior_choice, posterior_choice: the ``choose_z`` of the prior phase, and ``params -> choose_z``.
+      initial_draw: ``state -> (key, tasks, contexts, data key)``; initial_store: ``(state, key, Phase) -> state``.
+      draw: ``(state, key) -> (ids, tasks, contexts, prior key, posterior key)``;
+        store: ``(state, ids, phases) -> (state, stats)``.
+      oracle: ``(tasks, pool) -> contexts``.
+      eval_carry: ``key -> carry``; eval_choose: ``(params, carry, context) -> (z, rollout key, key)``;
+        eval_record: ``(carry, key, transitions, valid, return) -> carry``.
+    """
+
+    nets: pearl.Networks
+    transitions_of: Callable
+    phase_start: Callable
+    phase_add: Callable
+    phase_end: Callable
+    prior_choice: Callable
+    posterior_choice: Callable
+    initial_draw: Callable
+    initial_store: Callable
+    draw: Callable
+    store: Callable
+    oracle: Callable
+    eval_carry: Callable
+    eval_choose: Callable
+    eval_record: Callable
 
 
 class Phase(NamedTuple):
@@ -354,6 +392,27 @@ class Phase(NamedTuple):
     returns: jax.Array
     trajectories: jax.Array
     steps: jax.Array
+
+
+class Kept(NamedTuple):
+    """A phase's first trajectories, those that started before its budget was met:
+    ``transitions`` leaves ``[M, K * T, ...]``, ``valid [M, K * T]``, ``steps [M]``."""
+
+    transitions: types.Transition
+    valid: jax.Array
+    steps: jax.Array
+
+
+class Tally(NamedTuple):
+    """A phase's extra trajectories so far (``E = budget + T`` slots per task): ``more`` leaves
+    ``[M, E, ...]``, ``more_valid [M, E]``; the phase's ``steps``, ``total`` return and trajectory
+    ``count``, each ``[M]``."""
+
+    more: types.Transition
+    more_valid: jax.Array
+    steps: jax.Array
+    total: jax.Array
+    count: jax.Array
 
 
 class Evaluation(NamedTuple):
@@ -444,6 +503,18 @@ def make_functions(
     def prior_z(key):
         return jax.random.normal(key, (latent_size,))
 
+    def transitions_of(traj: rollout_lib.Trajectory):
+        """A rollout ``[T]`` -> ``(Transition [T], valid [T], return)`` (the first episode's steps)."""
+        valid = rollout_lib.valid_mask(traj.done)
+        transitions = types.Transition(
+            obs=traj.obs,
+            action=traj.action,
+            reward=jnp.where(valid, traj.reward, 0.0),
+            discount=1.0 - traj.done * (1.0 - traj.truncation),
+            next_obs=traj.next_obs,
+        )
+        return transitions, valid, rollout_lib.episode_return(traj)
+
     def run_trajectory(params, task, z, key, deterministic):
         """One trajectory of ``task`` with latent ``z``: ``(Transition [T], valid [T], return)``."""
 
@@ -454,16 +525,7 @@ def make_functions(
             return policies.sample_tanh_gaussian(k, mean, log_std)[0][0]
 
         weights = nets.policy_weights(params, z)  # the hyper policy's primary network: once per trajectory
-        traj = rollout_lib.rollout(meta.with_task(env, task), act, weights, key, length)
-        valid = rollout_lib.valid_mask(traj.done)
-        transitions = types.Transition(
-            obs=traj.obs,
-            action=traj.action,
-            reward=jnp.where(valid, traj.reward, 0.0),
-            discount=1.0 - traj.done * (1.0 - traj.truncation),
-            next_obs=traj.next_obs,
-        )
-        return transitions, valid, rollout_lib.episode_return(traj)
+        return transitions_of(rollout_lib.rollout(meta.with_task(env, task), act, weights, key, length))
 
     def oracle(tasks, pool):
         return family.context(tasks, pool)
@@ -489,9 +551,24 @@ def make_functions(
         k_first, k_more = jax.random.split(key)
         keys = jax.random.split(k_first, (tasks.shape[0], first))
         index = jnp.arange(first)
-        transitions, valid, returns = jax.vmap(jax.vmap(one, (None, None, 0, 0)), (0, 0, None, 0))(
-            rows, tasks, index, keys
-        )  # [M, K, T]
+        first_runs = jax.vmap(jax.vmap(one, (None, None, 0, 0)), (0, 0, None, 0))(rows, tasks, index, keys)
+        kept, tally = phase_start(*first_runs, budget)  # [M, K, T] runs
+
+        def short(carry):
+            return jnp.any(carry[0].steps < budget)
+
+        def another(carry):
+            tally, index, key = carry
+            key, k = jax.random.split(key)
+            runs = jax.vmap(one, (0, 0, None, 0))(rows, tasks, index, jax.random.split(k, tasks.shape[0]))
+            return phase_add(tally, kept.steps, budget, *runs), index + 1, key
+
+        tally, _, _ = jax.lax.while_loop(short, another, (tally, first, k_more))
+        return phase_end(kept, tally)
+
+    def phase_start(transitions, valid, returns, budget: int) -> tuple[Kept, Tally]:
+        """The first ``K`` trajectories per task ``[M, K, T]``: those that started before the budget
+        was met, flattened to ``[M, K * T]``, and the empty slots of the extra ones."""
         lengths = valid.sum(-1)
         kept = jnp.cumsum(lengths, -1) - lengths < budget  # started before the budget was met
         valid = valid & kept[..., None]
@@ -501,32 +578,31 @@ def make_functions(
 
         # the rare extra trajectories (never on HalfCheetah): packed after one another
         extra = budget + length
-        more = jax.tree.map(lambda x: jnp.zeros((tasks.shape[0], extra, *x.shape[2:]), x.dtype), transitions)
-        more_valid = jnp.zeros((tasks.shape[0], extra), bool)
-        start = steps
+        more = jax.tree.map(lambda x: jnp.zeros((valid.shape[0], extra, *x.shape[2:]), x.dtype), transitions)
+        more_valid = jnp.zeros((valid.shape[0], extra), bool)
+        tally = Tally(more, more_valid, steps, jnp.sum(returns * kept, -1), kept.sum(-1))
+        return Kept(transitions, valid, steps), tally
+
+    def phase_add(tally: Tally, start, budget: int, t, v, r) -> Tally:
+        """One more trajectory per task (``[M, T]``), kept for the tasks still short of the budget;
+        ``start [M]``: the steps of the first trajectories (where the extra slots begin)."""
+        more, more_valid, steps, total, count = tally
         place = jax.vmap(lambda buf, x, at: jax.lax.dynamic_update_slice_in_dim(buf, x, at, 0))
 
         def rows_of(flag, like):  # [M] -> broadcastable against like [M, ...]
             return flag.reshape(-1, *([1] * (like.ndim - 1)))
 
-        def short(carry):
-            return jnp.any(carry[2] < budget)
+        take = steps < budget
+        at = steps - start
+        more = jax.tree.map(lambda b, x: jnp.where(rows_of(take, b), place(b, x, at), b), more, t)
+        more_valid = jnp.where(take[:, None], place(more_valid, v, at), more_valid)
+        steps = steps + take * v.sum(-1)
+        return Tally(more, more_valid, steps, total + take * r, count + take)
 
-        def another(carry):
-            more, more_valid, steps, total, count, index, key = carry
-            key, k = jax.random.split(key)
-            t, v, r = jax.vmap(one, (0, 0, None, 0))(rows, tasks, index, jax.random.split(k, tasks.shape[0]))
-            take = steps < budget
-            at = steps - start
-            more = jax.tree.map(lambda b, x: jnp.where(rows_of(take, b), place(b, x, at), b), more, t)
-            more_valid = jnp.where(take[:, None], place(more_valid, v, at), more_valid)
-            steps = steps + take * v.sum(-1)
-            return more, more_valid, steps, total + take * r, count + take, index + 1, key
-
-        carry = (more, more_valid, steps, jnp.sum(returns * kept, -1), kept.sum(-1), first, k_more)
-        more, more_valid, steps, total, count, _, _ = jax.lax.while_loop(short, another, carry)
-        transitions = jax.tree.map(lambda a, b: jnp.concatenate([a, b], 1), transitions, more)
-        return Phase(transitions, jnp.concatenate([valid, more_valid], 1), total, count, steps)
+    def phase_end(kept: Kept, tally: Tally) -> Phase:
+        transitions = jax.tree.map(lambda a, b: jnp.concatenate([a, b], 1), kept.transitions, tally.more)
+        valid = jnp.concatenate([kept.valid, tally.more_valid], 1)
+        return Phase(transitions, valid, tally.total, tally.count, tally.steps)
 
     def prior_choice(context, index, key):
         del index
@@ -547,42 +623,40 @@ def make_functions(
 
         return choose
 
-    def initial_collection(state: PEARLState) -> PEARLState:
+    def initial_draw(state: PEARLState):
+        """The initial collection's inputs: ``(next key, tasks [P, task], contexts [P, ctx], data key)``."""
         key, k_data = jax.random.split(state.rng())
-        tasks = jnp.arange(config.num_train_tasks)
         contexts = oracle(state.train_tasks, context_pool(family.name, state.train_tasks, state.test_tasks))
         train_tasks, contexts = shard_tasks((state.train_tasks, contexts))
-        phase = collect_trajectories(
-            state.params, train_tasks, contexts, config.num_initial_steps, prior_choice, k_data
-        )
+        return key, train_tasks, contexts, k_data
+
+    def initial_store(state: PEARLState, key, phase: Phase) -> PEARLState:
+        """The initial phase into every training task's buffers; the state's key advances to ``key``."""
+        tasks = jnp.arange(config.num_train_tasks)
         return state.replace(
             replay=replay_lib.add_to_tasks(state.replay, tasks, phase.transitions, phase.valid),
             context_replay=replay_lib.add_to_tasks(state.context_replay, tasks, phase.transitions, phase.valid),
             key=jax.random.key_data(key),
         )
 
-    def collect(state: PEARLState, key):
-        """``num_tasks_sample`` draws (with replacement, oyster's ``np.random.randint``): prior phase,
-        then posterior phase; the buffers written draw after draw as oyster does."""
+    def initial_collection(state: PEARLState) -> PEARLState:
+        key, train_tasks, contexts, k_data = initial_draw(state)
+        phase = collect_trajectories(
+            state.params, train_tasks, contexts, config.num_initial_steps, prior_choice, k_data
+        )
+        return initial_store(state, key, phase)
+
+    def draw(state: PEARLState, key):
+        """``collect``'s draws: ``(ids [D], tasks [D, task], contexts [D, ctx], prior key, posterior key)``."""
         k_tasks, k_prior, k_post = jax.random.split(key, 3)
         ids = jax.random.randint(k_tasks, (config.num_tasks_sample,), 0, config.num_train_tasks)
         tasks = state.train_tasks[ids]
         contexts = oracle(tasks, context_pool(family.name, state.train_tasks, state.test_tasks))
         tasks, contexts = shard_tasks((tasks, contexts))
-        prior = collect_trajectories(state.params, tasks, contexts, config.num_steps_prior, prior_choice, k_prior)
-        phases = [prior]
-        if config.num_extra_rl_steps_posterior > 0:
-            rows = (contexts, prior.transitions, prior.valid)
-            phases.append(
-                collect_trajectories(
-                    state.params,
-                    tasks,
-                    rows,
-                    config.num_extra_rl_steps_posterior,
-                    posterior_choice(state.params),
-                    k_post,
-                )
-            )
+        return ids, tasks, contexts, k_prior, k_post
+
+    def store(state: PEARLState, ids, phases: Sequence[Phase]):
+        """The draws' phases into the buffers, draw after draw as oyster does: ``(state, stats)``."""
 
         def write(buffers, draw):
             replay, context_replay = buffers
@@ -599,6 +673,26 @@ def make_functions(
         steps = sum(p.steps.sum() for p in phases).astype(jnp.float32)
         stats = {"train_return": returns, "collect_steps": steps}
         return state.replace(replay=replay, context_replay=context_replay), stats
+
+    def collect(state: PEARLState, key):
+        """``num_tasks_sample`` draws (with replacement, oyster's ``np.random.randint``): prior phase,
+        then posterior phase; the buffers written draw after draw as oyster does."""
+        ids, tasks, contexts, k_prior, k_post = draw(state, key)
+        prior = collect_trajectories(state.params, tasks, contexts, config.num_steps_prior, prior_choice, k_prior)
+        phases = [prior]
+        if config.num_extra_rl_steps_posterior > 0:
+            rows = (contexts, prior.transitions, prior.valid)
+            phases.append(
+                collect_trajectories(
+                    state.params,
+                    tasks,
+                    rows,
+                    config.num_extra_rl_steps_posterior,
+                    posterior_choice(state.params),
+                    k_post,
+                )
+            )
+        return store(state, ids, phases)
 
     # --- learning -----------------------------------------------------------------------------
 
@@ -658,6 +752,33 @@ def make_functions(
 
     # --- evaluation ---------------------------------------------------------------------------
 
+    def eval_carry(key):
+        """One evaluation run's loop state: ``(features [S, ctx], mask [S], steps, index, first, last, key)``
+        (``S`` = budget + T slots: the last trajectory starts before the budget is met)."""
+        slots = config.num_steps_per_eval + length
+        zero = jnp.zeros(())
+        return (jnp.zeros((slots, obs_size + action_size + 1)), jnp.zeros(slots), 0, 0, zero, zero, key)
+
+    def eval_choose(params, carry, context):
+        """The next trajectory's ``(z, rollout key, loop key)``: the prior until ``num_exp_traj_eval``
+        trajectories exist, then the posterior over every transition so far (oracle: the context)."""
+        features, mask, _, index, _, _, key = carry
+        key, k_post, k_prior, k_run = jax.random.split(key, 4)
+        if use_encoder:  # the prior until num_exp_traj_eval trajectories exist
+            informed = index >= config.num_exp_traj_eval
+            z = jnp.where(informed, posterior_z(params, features, mask, k_post), prior_z(k_prior))
+        else:
+            z = context
+        return z, k_run, key
+
+    def eval_record(carry, key, transitions, valid, ret):
+        """The loop state after one trajectory (``transitions_of``'s ``[T]`` outputs)."""
+        features, mask, steps, index, first, _, _ = carry
+        features = jax.lax.dynamic_update_slice_in_dim(features, context_features(transitions), steps, 0)
+        mask = jax.lax.dynamic_update_slice_in_dim(mask, valid.astype(jnp.float32), steps, 0)
+        first = jnp.where(index == 0, ret, first)
+        return features, mask, steps + valid.sum(), index + 1, first, ret, key
+
     def evaluate(params, tasks, pool, key, runs) -> Evaluation:
         """Oyster's ``collect_paths``, ``runs`` times per task (one trajectory per loop turn)."""
         budget = config.num_steps_per_eval
@@ -668,23 +789,11 @@ def make_functions(
                 return carry[2] < budget
 
             def body(carry):
-                features, mask, steps, index, first, _, key = carry
-                key, k_post, k_prior, k_run = jax.random.split(key, 4)
-                if use_encoder:  # the prior until num_exp_traj_eval trajectories exist
-                    informed = index >= config.num_exp_traj_eval
-                    z = jnp.where(informed, posterior_z(params, features, mask, k_post), prior_z(k_prior))
-                else:
-                    z = context
+                z, k_run, key = eval_choose(params, carry, context)
                 transitions, valid, ret = run_trajectory(params, task, z, k_run, True)
-                features = jax.lax.dynamic_update_slice_in_dim(features, context_features(transitions), steps, 0)
-                mask = jax.lax.dynamic_update_slice_in_dim(mask, valid.astype(jnp.float32), steps, 0)
-                first = jnp.where(index == 0, ret, first)
-                return features, mask, steps + valid.sum(), index + 1, first, ret, key
+                return eval_record(carry, key, transitions, valid, ret)
 
-            slots = budget + length  # the last trajectory starts before the budget is met
-            zero = jnp.zeros(())
-            carry = (jnp.zeros((slots, obs_size + action_size + 1)), jnp.zeros(slots), 0, 0, zero, zero, key)
-            _, _, _, count, first, last, _ = jax.lax.while_loop(more, body, carry)
+            _, _, _, count, first, last, _ = jax.lax.while_loop(more, body, eval_carry(key))
             return first, last, count.astype(jnp.float32)
 
         tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, (tasks.shape[0], runs))))
@@ -701,6 +810,23 @@ def make_functions(
         update,
         evaluate,
         collect_trajectories,
+        Parts(
+            nets,
+            transitions_of,
+            phase_start,
+            phase_add,
+            phase_end,
+            prior_choice,
+            posterior_choice,
+            initial_draw,
+            initial_store,
+            draw,
+            store,
+            oracle,
+            eval_carry,
+            eval_choose,
+            eval_record,
+        ),
     )
 
 
@@ -737,8 +863,13 @@ def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_l
     ``return_train`` (last trajectory on as many training tasks, drawn with replacement).
 
     Programs: ``init``, ``initial_collection`` (run by the first training call from step 0),
-    ``run_chunk``, ``evaluate``.
+    ``run_chunk``, ``evaluate``. With ``--backend=native`` (``setting.env.on_host``) the rollouts
+    run on MuJoCo's C engine instead: ``pearl_host.make_trainer``.
     """
+    if setting.env.on_host:
+        from hyperjax.agents import pearl_host  # noqa: PLC0415 - it imports this module
+
+        return pearl_host.make_trainer(config, setting)
     env, family = make_env(config, setting)
     layout = trainer_lib.SeedLayout(setting.num_seeds, num_tasks=config.meta_batch)
     fns = make_functions(config, env, family, replay_capacity(config, setting.buffer_size), layout.shard_tasks)
@@ -821,6 +952,7 @@ ALGORITHM = base.Algorithm(
     },
     run_defaults={
         "env": "halfcheetah_vel",
+        "backend": "auto",  # MuJoCo's C engine on a CPU, MJX on an accelerator
         "total_steps": 400,
         "eval_every": 10,
         "eval_episodes": 1,
