@@ -1,7 +1,13 @@
-"""Test-session settings: a persistent XLA compilation cache shared by the session's tests and the
-processes they start (fresh per session, so nothing carries over between sessions). Tests that
-build the same programs again (a resumed run, a reference run, the CLI) load them instead of
-compiling them; CI's time is mostly compilation."""
+"""Test-session settings.
+
+A persistent XLA compilation cache shared by the session's tests, its worker processes (the suite
+runs on two: setup.cfg) and the processes they start; fresh per session, so nothing carries over
+between sessions. Tests that build the same programs again (a resumed run, a reference run, the CLI)
+load them instead of compiling them: CI's time is mostly compilation. A size limit turns on JAX's
+file lock, so two processes never write one entry at once.
+
+The longest test files are handed out first, so that neither worker is left with one at the end.
+"""
 
 import os
 import tempfile
@@ -14,15 +20,39 @@ headless.choose()
 
 import jax  # noqa: E402
 
-_CACHE = tempfile.mkdtemp(prefix="hyperjax_test_xla_cache_")
-os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by subprocesses (CLI tests)
+# the first process (pytest itself, before it starts its workers) makes the folder; the workers and
+# the processes the tests start inherit it through the environment
+_OWNER = "HYPERJAX_TEST_XLA_CACHE" not in os.environ
+_CACHE = os.environ.setdefault("HYPERJAX_TEST_XLA_CACHE", tempfile.mkdtemp(prefix="hyperjax_test_xla_cache_"))
+_LIMIT = str(8 << 30)  # bytes; far above what the suite writes (it only turns the lock on)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = _LIMIT
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.config.update("jax_compilation_cache_max_size", int(_LIMIT))
+
+# the files that take longest (about a minute or more on 2 cores), longest first; the rest follow in
+# their usual order
+LONGEST_FIRST = (
+    "test_training.py",
+    "test_pearl.py",
+    "test_sharding.py",
+    "test_paper_physics.py",
+    "test_entry_points.py",
+    "test_maml_noise.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    del session, config
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
 
 
 def pytest_sessionfinish(session, exitstatus):
     del session, exitstatus
-    import shutil
+    if _OWNER:
+        import shutil
 
-    shutil.rmtree(_CACHE, ignore_errors=True)
+        shutil.rmtree(_CACHE, ignore_errors=True)

@@ -193,3 +193,28 @@ def test_critic_facts_live_in_the_registry():
     with pytest.raises(ValueError, match=r"unknown variant 'ddpg'; valid: sac, td3"):
         critic = hn.make_critic("mlp", action_size=2, variant="ddpg")
         critic.init(jax.random.key(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_gradients():
+    """Mixed precision (``dtype='bfloat16'``): the same parameters as float32, a float32 Q and float32
+    gradients, within bfloat16's rounding of the float32 critic (8 mantissa bits: ~0.4% per op), and
+    not equal to it (the compute really is in bfloat16). The learning run in bfloat16 is ``slow``."""
+    small = dict(hidden_sizes=(32,), latent_widths=(32, 64), blocks_per_width=1)
+    f32 = hn.make_critic("sa_hyper", action_size=ACT, **small)
+    bf16 = hn.make_critic("sa_hyper", action_size=ACT, dtype="bfloat16", **small)
+    obs, act = _inputs(batch=64)
+    variables = f32.init(jax.random.key(0), obs, act)
+    assert jax.tree.structure(variables) == jax.tree.structure(bf16.init(jax.random.key(0), obs, act))
+
+    def loss(critic, params):
+        return jnp.mean(critic.apply(params, obs, act) ** 2)
+
+    q32, q16 = f32.apply(variables, obs, act), bf16.apply(variables, obs, act)
+    assert q16.dtype == jnp.float32 and not np.array_equal(q32, q16)
+    scale = float(jnp.abs(q32).max())
+    np.testing.assert_allclose(q16, q32, atol=0.05 * scale)
+    g32, g16 = jax.grad(lambda p: loss(f32, p))(variables), jax.grad(lambda p: loss(bf16, p))(variables)
+    assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(g16))
+    flat32, flat16 = (jnp.concatenate([x.ravel() for x in jax.tree.leaves(g)]) for g in (g32, g16))
+    cosine = flat32 @ flat16 / (jnp.linalg.norm(flat32) * jnp.linalg.norm(flat16))
+    assert cosine > 0.99, cosine

@@ -14,7 +14,11 @@ from hyperjax.experiments import runner
 from hyperjax.nn import critics
 from hyperjax.train import logger, trainer
 
-GENERIC = ["hyperjax/train", "hyperjax/experiments/runner.py", "hyperjax/experiments/cli.py"]
+# the generic layers: the training floor, and the runner with its pieces
+GENERIC = [
+    "hyperjax/train",
+    *(f"hyperjax/experiments/{m}.py" for m in ("runner", "calls", "evaluations", "films", "saves", "stops", "cli")),
+]
 
 
 def test_registered_algorithms():
