@@ -12,6 +12,13 @@ Phases (each a jitted program, timed on its second call, after compilation):
   meta-step      the TRPO step on the collected batch (CG on Fisher-vector products, line search).
 An iteration is collect + meta-step (what the trainer's program runs). Adaptation is reported as
 collect - 2 x rollouts.
+
+``--backend=native`` (the meta task on MuJoCo's C engine, ``agents/maml_host.py``): whole iterations
+(``NativeMAML.iteration``), the first one (compiling its programs) timed apart, then ``--repeats``
+iterations split by ``NativeMAML.timings``: env stepping (host, ``--threads`` threads), policy calls
+(one jitted call per env step for all envs, transfers included), start (tasks, weights, start states,
+noise), adaptation (advantages, inner step, next plan) and TRPO (post processing and the meta-step).
+Writes benchmarks/results/<platform>_maml_native.{json,md}; each row names the load (``uptime``).
 """
 
 import argparse
@@ -26,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperjax.agents import maml
+from hyperjax.agents import maml, maml_host
 from hyperjax.envs import registry
 
 
@@ -64,9 +71,7 @@ def measure_raw(env_name: str, envs: int, repeats: int) -> tuple[float, float]:
 def measure(
     env_name: str, policy: str, meta_batch: int, fast_batch: int, first_order: bool, repeats: int, skip_rollouts=False
 ) -> dict:
-    config = maml.MAMLConfig(
-        policy=policy, meta_batch=meta_batch, fast_batch=fast_batch, second_order=not first_order
-    )
+    config = maml.MAMLConfig(policy=policy, meta_batch=meta_batch, fast_batch=fast_batch, second_order=not first_order)
     env, family = registry.EnvSpec(env_name).make_meta()
     fns = maml.make_functions(config, env, family)
     state = jax.jit(fns.init)(jax.random.key(0))
@@ -97,6 +102,72 @@ def measure(
     out["rollout_steps_per_s"] = envs * length / out["rollouts_s"]
     out["hours_for_400"] = 400 * out["iteration_s"] / 3600
     return out
+
+
+def _load() -> str:
+    """The 1-minute load average (other jobs share the machine)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def measure_native(
+    env_name: str, policy: str, meta_batch: int, fast_batch: int, first_order: bool, repeats: int, threads: int
+) -> dict:
+    """One native-path case: the first iteration (compiles) and the median of ``repeats`` more, by phase."""
+    config = maml.MAMLConfig(policy=policy, meta_batch=meta_batch, fast_batch=fast_batch, second_order=not first_order)
+    spec = registry.EnvSpec(env_name, backend="native")
+    native = maml_host.NativeMAML(config, spec, num_seeds=1, eval_episodes=1, threads=threads)
+    init, _ = native.layout.init(native.init_one)
+    state = init(jax.random.key(0)[None])
+    out = dict(backend="native", env=env_name, policy=policy, meta_batch=meta_batch, fast_batch=fast_batch)
+    out.update(steps=native.train_env.episode_length, first_order=first_order, threads=native.train_env.threads)
+    out["load_before"] = _load()
+    _log(f"native {policy}: first iteration (compiles)")
+    t0 = time.perf_counter()
+    state, _ = jax.block_until_ready(native.iteration(state))
+    out["first_iteration_s"] = time.perf_counter() - t0
+    out["first_phases_s"] = dict(native.timings)
+    rows = []
+    for i in range(repeats):
+        native.timings = dict.fromkeys(native.timings, 0.0)
+        t0 = time.perf_counter()
+        state, _ = jax.block_until_ready(native.iteration(state))
+        rows.append({"iteration": time.perf_counter() - t0, **native.timings})
+        _log(f"native {policy}: iteration {i + 1}: {rows[-1]['iteration']:.1f} s")
+    median = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
+    out.update({f"{k}_s": v for k, v in median.items()})
+    out["iteration_s"] = median["iteration"]
+    out["compile_s"] = out["first_iteration_s"] - out["iteration_s"]
+    out["env_steps_per_s"] = 2 * meta_batch * fast_batch * out["steps"] / median["env"]
+    out["hours_for_400"] = 400 * out["iteration_s"] / 3600
+    out["load_after"] = _load()
+    native.close()
+    return out
+
+
+def write_native(rows: list[dict], path: str) -> None:
+    lines = [
+        f"# MAML-TRPO iteration at paper size, native path (MuJoCo's C engine on the host): {_cpu()}",
+        "",
+        f"jax {jax.__version__}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores; 1-minute load average "
+        "before / after each case in the table (other jobs share the machine). Command: `python -m "
+        "benchmarks.maml_speed --backend=native` (phases: its docstring). One iteration = "
+        f"{rows[0]['meta_batch']} tasks x {rows[0]['fast_batch']} episodes x {rows[0]['steps']} steps, before and "
+        "after adaptation; medians of the repeats after the first iteration.",
+        "",
+        "| env | policy | order | threads | iteration s | env stepping s (steps/s) | policy calls s | start s | "
+        "adaptation s | TRPO s | first iteration s (compile s) | 400 iterations h | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        order = "first" if r["first_order"] else "second"
+        lines.append(
+            f"| {r['env']} | {r['policy']} | {order} | {r['threads']} | {r['iteration_s']:.1f} | "
+            f"{r['env_s']:.1f} ({r['env_steps_per_s']:,.0f}) | {r['policy_s']:.1f} | {r['start_s']:.2f} | "
+            f"{r['adapt_s']:.2f} | {r['learn_s']:.2f} | {r['first_iteration_s']:.0f} ({r['compile_s']:.0f}) | "
+            f"{r['hours_for_400']:.1f} | {r['load_before']} / {r['load_after']} |"
+        )
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def _cpu() -> str:
@@ -147,12 +218,28 @@ def main():
     parser.add_argument("--skip_rollouts", action="store_true", help="no separate rollout phase (no split)")
     parser.add_argument("--append", action="store_true", help="add the rows to the existing results file")
     parser.add_argument("--out", default=None, help="results file stem; default benchmarks/results/<platform>_maml")
+    parser.add_argument("--backend", default="mjx", choices=("mjx", "native"), help="native: MuJoCo's C engine")
+    parser.add_argument("--threads", type=int, default=None, help="native: host threads (default: the cores)")
     args = parser.parse_args()
-    stem = args.out or os.path.join(os.path.dirname(__file__), "results", f"{jax.devices()[0].platform}_maml")
+    suffix = "_maml_native" if args.backend == "native" else "_maml"
+    stem = args.out or os.path.join(os.path.dirname(__file__), "results", f"{jax.devices()[0].platform}{suffix}")
     rows = []
     if args.append and os.path.exists(stem + ".json"):
         with open(stem + ".json") as f:
             rows = json.load(f)
+    if args.backend == "native":
+        for policy in args.policies.split(","):
+            rows.append(
+                measure_native(
+                    args.env, policy, args.meta_batch, args.fast_batch, args.first_order, args.repeats, args.threads
+                )
+            )
+            print(json.dumps(rows[-1]), flush=True)
+            with open(stem + ".json", "w") as f:
+                json.dump(rows, f, indent=1)
+            write_native(rows, stem + ".md")
+        print(open(stem + ".md").read())
+        return
     raw_compile_s, raw_s = float("nan"), float("nan")
     if not args.skip_raw:
         _log("raw stepping")

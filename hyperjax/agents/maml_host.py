@@ -52,7 +52,7 @@ class Programs(NamedTuple):
     """Per-seed functions of the native path (pure; the trainer jits them).
 
     Attributes:
-      draw: ``(state, key) -> (tasks [M, task], key)``: ``collect``'s draw, and the data key.
+      draw: ``(train_pool, key) -> (tasks [M, task], data key)``: ``collect``'s draw.
       start: ``(params, tasks, train_pool, key, episodes) -> Plan`` (``episodes`` static).
       act: ``(weights, obs [M, E, obs], noise [M, E, T, act], t) -> actions [M, E, act]``.
       adapt: ``(params, Plan, pre Trajectory [M, E, T, ...]) -> (pre Episodes, Plan of the post phase)``.
@@ -127,16 +127,14 @@ class NativeMAML:
     plan) and ``learn`` (post processing and the TRPO step).
     """
 
-    def __init__(self, config: maml.MAMLConfig, spec, num_seeds: int, eval_episodes: int):
-        kwargs = dict(
-            episode_length=spec.episode_length,
-            contact_forces=spec.model_kwargs["contact_forces"],
-            heading_bug=config.heading_bug,
-        )
+    def __init__(self, config: maml.MAMLConfig, spec, num_seeds: int, eval_episodes: int, threads: int | None = None):
+        """``spec``: the run's ``registry.EnvSpec`` (backend native); ``threads``: host threads stepping
+        the envs (default: the cores this process may use)."""
+        kwargs = dict(heading_bug=config.heading_bug, threads=threads)
         self.config, self.layout = config, trainer_lib.SeedLayout(num_seeds)
         self.num_seeds, self.eval_episodes = num_seeds, eval_episodes
-        self.train_env = native_meta.MetaVecEnv(spec.name, num_seeds * config.meta_batch * config.fast_batch, **kwargs)
-        self.eval_env = native_meta.MetaVecEnv(spec.name, num_seeds * config.num_test_tasks * eval_episodes, **kwargs)
+        self.train_env = spec.make_meta_host(num_seeds * config.meta_batch * config.fast_batch, **kwargs)
+        self.eval_env = spec.make_meta_host(num_seeds * config.num_test_tasks * eval_episodes, **kwargs)
         env = self.train_env
         family = env.family
         self.policy = maml.make_policy(config, env.observation_size, env.action_size, family.task_size)
@@ -146,13 +144,16 @@ class NativeMAML:
         fns, layout = self.fns, self.layout
 
         def draw(state):
+            """``(tasks, data key, the state's next key)``: ``maml.train_step``'s and ``collect``'s splits."""
             key, step_key = jax.random.split(state.rng())
             tasks, data_key = fns.draw(state.train_tasks, step_key)
-            return fns.start(state.params, tasks, state.train_tasks, data_key, config.fast_batch), key
+            return tasks, data_key, key
 
-        def eval_plan(state, step):
-            key = jax.random.fold_in(state.eval_rng(), step)
-            return fns.start(state.params, state.test_tasks, state.train_tasks, key, eval_episodes)
+        def eval_tasks(state, step):
+            return state.test_tasks, jax.random.fold_in(state.eval_rng(), step)
+
+        def start(episodes):
+            return lambda params, tasks, pool, key: fns.start(params, tasks, pool, key, episodes)
 
         def learn(state, next_key, post_plan, pre, trajectory):
             batch = fns.finish(state.params, post_plan, pre, trajectory)
@@ -160,9 +161,12 @@ class NativeMAML:
             state = state.replace(params=params, key=jax.random.key_data(next_key))
             return state, maml.step_metrics(batch, info)
 
+        # one start program per episode count: evaluation reuses training's where the counts agree
+        self._start = {n: layout.program(start(n), 0) for n in {config.fast_batch, eval_episodes}}
         self.programs = {
             "draw": layout.program(draw, 0),
-            "eval_plan": layout.program(eval_plan, (0, None)),
+            "eval_tasks": layout.program(eval_tasks, (0, None)),
+            **{f"start_{n}": program for n, program in self._start.items()},
             "act": layout.program(fns.act, (0, 0, 0, None)),
             "adapt": layout.program(fns.adapt, (0, 0, 0)),
             "learn": layout.program(learn, (0, 0, 0, 0, 0), donate=True),
@@ -197,7 +201,9 @@ class NativeMAML:
 
     def iteration(self, state):
         """One meta-iteration of every seed: ``(state, metrics)`` (``maml.METRICS``, per seed)."""
-        plan, next_key = self._timed("start", self.programs["draw"], state)
+        tasks, data_key, next_key = self.programs["draw"](state)
+        start = self._start[self.config.fast_batch]
+        plan = self._timed("start", start, state.params, tasks, state.train_tasks, data_key)
         pre_trajectory = self.rollouts(self.train_env, plan)
         pre, post_plan = self._timed("adapt", self.programs["adapt"], state.params, plan, pre_trajectory)
         post_trajectory = self.rollouts(self.train_env, post_plan)
@@ -207,7 +213,8 @@ class NativeMAML:
     def adaptation(self, state, step: int) -> dict:
         """``{'return': post [S, N], 'return_pre': pre [S, N]}``: the test tasks' mean returns after and
         before one inner step (``maml.Functions.adaptation`` at the evaluation key of ``step``)."""
-        plan = self.programs["eval_plan"](state, step)
+        tasks, key = self.programs["eval_tasks"](state, step)
+        plan = self._start[self.eval_episodes](state.params, tasks, state.train_tasks, key)
         pre, post_plan = self.programs["adapt"](state.params, plan, self.rollouts(self.eval_env, plan))
         post = meta_host.episode_returns(jax.tree.map(np.asarray, self.rollouts(self.eval_env, post_plan)))
         pre_returns = np.asarray(self.layout.to_seeds(pre.returns)).mean(-1)
@@ -221,8 +228,8 @@ class NativeMAML:
 def make_trainer(config: maml.MAMLConfig, setting: trainer_lib.Setting) -> trainer_lib.Trainer:
     """MAML's trainer over host-stepped envs; the same interface and state as ``maml.make_trainer``'s.
 
-    Programs: ``init`` and ``NativeMAML.programs`` (``draw``, ``eval_plan``, ``act``, ``adapt``,
-    ``learn``, ``finite``)."""
+    Programs: ``init`` and ``NativeMAML.programs`` (``draw``, ``eval_tasks``, ``start_<episodes>``,
+    ``act``, ``adapt``, ``learn``, ``finite``)."""
     native = NativeMAML(config, setting.env, setting.num_seeds, setting.eval_episodes)
     init, init_program = native.layout.init(native.init_one)
 

@@ -7,7 +7,10 @@ time limit of Brax's ``EpisodeWrapper`` (``done`` and ``truncation`` at step ``e
 Only the engine differs: MuJoCo's C engine in float64 (``mujoco.mj_step`` on one ``MjData`` per env,
 split over ``threads`` Python threads; MuJoCo releases the GIL while it steps) instead of MJX in
 float32. Gym's ``get_body_com`` is read as Gym read it (``data.xpos`` after the step, which MuJoCo
-computed before the step's last integration stage, as MJX leaves it too).
+computed before the step's last integration stage, as MJX leaves it too). One difference from Gym, shared
+with the MJX env: at reset the Ant's free-joint quaternion (``init_qpos`` + U(-0.1, 0.1)) is normalised
+before the first observation (MJX's ``forward`` writes it back normalised; Gym's ``set_state`` left it
+as drawn until the first step normalised it), so both engines start from the same observation.
 
 API (MAML's host collection, ``train/meta_host.py``, uses it; PEARL's can):
 
@@ -152,6 +155,7 @@ class MetaVecEnv:
             d = self.datas[i]
             mujoco.mj_resetData(self.model, d)
             d.qpos[:], d.qvel[:] = qpos[j], qvel[j]
+            mujoco.mj_normalizeQuat(self.model, d.qpos)  # as MJX's forward does (the Ant's free joint)
             mujoco.mj_forward(self.model, d)
             self._read(i, d)
         self.tasks[idx], self.steps[idx], self.ended[idx] = tasks, 0, False
