@@ -3,6 +3,8 @@
 import dataclasses
 import time
 
+import pytest
+
 from hyperjax.agents import base, registry
 from hyperjax.experiments import runner
 from tests.test_registry import CountConfig, _count_trainer
@@ -42,3 +44,76 @@ def test_no_call_runs_far_past_its_target_when_updates_begin(tmp_path, monkeypat
     longest = max(seconds for _, _, seconds in calls[1:])
     # sized from the random phase, the call after it would take 100x its target (20 s)
     assert longest < 5 * 0.2, calls
+
+
+STEP_S, BEATS = 0.4, 8  # a host-stepped toy: each step 0.4 s of host work, beating 8 times
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5])  # a Ctrl-C before the call's first step ends, or after it
+def test_a_host_stepped_call_shows_progress_and_stops_at_a_heartbeat(tmp_path, monkeypatch, capfd, delay):
+    """A call of many slow host steps (as MAML's and PEARL's on MuJoCo's C engine) prints what it does
+    every BEAT_SECONDS and stops within one heartbeat of a Ctrl-C, checkpointed after its last whole
+    step; --resume then ends where an uninterrupted run does."""
+    import os
+    import signal
+    import threading
+
+    from hyperjax.train import checkpoint
+    from hyperjax.train import trainer as trainer_lib
+
+    started, stopped_at = [], []
+
+    def host_trainer(config, setting):
+        trainer = _count_trainer(config, setting)
+        heartbeat = trainer_lib.Heartbeat()
+
+        def run_chunk(state, step, num_steps):
+            started.append(time.perf_counter())
+            metrics = None
+            for i in range(num_steps):
+                for b in range(BEATS):
+                    time.sleep(STEP_S / BEATS)
+                    if heartbeat.beat(f"step {step + i}: host work {b + 1}/{BEATS}"):
+                        stopped_at.append(time.perf_counter())
+                        raise trainer_lib.CallStopped(state, i, metrics)
+                state, metrics = trainer.run_chunk(state, step + i, 1)
+            return state, metrics
+
+        return trainer._replace(run_chunk=run_chunk, heartbeat=heartbeat)
+
+    algorithm = base.Algorithm(
+        name="count",
+        config=CountConfig,
+        make_trainer=host_trainer,
+        first_update=lambda config: 0,
+        check=lambda config, setting: None,
+        run_name=lambda config: "host",
+        presets={"paper": {}},
+    )
+    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm)
+    monkeypatch.setattr(runner, "CALL_SECONDS", 2.0)
+    monkeypatch.setattr(runner, "BEAT_SECONDS", 0.3)
+    run = runner.RunConfig(
+        env="pendulum", total_steps=20, eval_every=20, checkpoint_every=20, eval_episodes=1,
+        logdir=str(tmp_path / "c"),
+    )  # fmt: skip
+
+    def interrupt():  # a Ctrl-C into the second call (the first has made the stops graceful)
+        while len(started) < 2:
+            time.sleep(0.01)
+        time.sleep(delay)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sent = []
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(runner.Interrupted) as stop:
+        runner.run("count", run, CountConfig(), True)
+    err = capfd.readouterr().err
+    assert stopped_at and stopped_at[0] - sent[0] < STEP_S / BEATS + 0.1  # acted on at the next heartbeat
+    assert "  ... step " in err and ": host work " in err  # progress within the calls
+    steps = checkpoint.manager(os.path.join(run.logdir, "checkpoints")).all_steps()
+    assert max(steps) == stop.value.step > 0  # checkpointed after the last whole step, then stopped
+
+    result = runner.run("count", dataclasses.replace(run, resume=True), CountConfig(), False)
+    assert result["step"] == 20 and float(result["returns"][0]) == 20.0  # as an uninterrupted run ends

@@ -11,6 +11,7 @@ its own: the folder and its lock (``rundir``), restore or initialise (``_start``
 checkpoints and snapshots (``saves``), signals (``stops``), the NaN guard (``_check_finite``).
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,6 +29,7 @@ from hyperjax.train import checkpoint, distributed
 from hyperjax.train import trainer as trainer_lib
 
 CALL_SECONDS = 4.0  # each training call is sized to about this long: progress and Ctrl-C within seconds
+BEAT_SECONDS = 10.0  # a host-stepped call longer than this says what it is doing at least this often
 MAX_CALL_STEPS = 10_000
 # config keys a resumed run may change
 RESUMABLE = (
@@ -171,10 +173,11 @@ _TRAINERS: dict = {}  # the last trainer validate built, reused by _train (built
 
 def _trainer(algo: str, run: RunConfig, agent_config) -> trainer_lib.Trainer:
     """``Algorithm.make_trainer`` for the run, built once for validation and training."""
-    key = (algo, repr(agent_config), repr(setting(run)))
+    make = algorithms.get(algo).make_trainer  # (a re-registered name builds anew)
+    key = (algo, make, repr(agent_config), repr(setting(run)))
     if key not in _TRAINERS:
         _TRAINERS.clear()
-        _TRAINERS[key] = algorithms.get(algo).make_trainer(agent_config, setting(run))
+        _TRAINERS[key] = make(agent_config, setting(run))
     return _TRAINERS[key]
 
 
@@ -342,11 +345,13 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
         returns = _at_evaluation(log, filming, trainer, state, step, {}, None) if step == 0 else None
         saves.snapshot(store, trainer, state, step)
         sizing, store.last_time = calls.start(plan), time.perf_counter()  # time-based checkpoints count from here
-        with evaluations.closing(log):
+        with evaluations.closing(log), _heartbeats(trainer, stop, verbose):
             while step < run.total_steps:
                 num_steps = calls.next_call(plan, sizing, step)
                 t0 = time.perf_counter()
-                state, metrics = trainer.run_chunk(state, step, num_steps)
+                state, metrics, num_steps = _call(trainer, state, step, num_steps)
+                if not num_steps:  # a stop cut the call short before its first step: its input state stands
+                    _stop_now(store, state, step, stop)
                 metrics = distributed.to_host(metrics)
                 elapsed = time.perf_counter() - t0
                 _check_finite(metrics, step, num_steps, store)
@@ -370,6 +375,47 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
     if returns is None:  # resumed at its end: nothing left to train
         returns = evaluations.evaluate(trainer, state, step)["return"]
     return {"step": step, "returns": np.asarray(returns), "logdir": logdir, "state": state}
+
+
+def _call(trainer: trainer_lib.Trainer, state, step: int, num_steps: int):
+    """One training call: ``(state, metrics, steps done)``, fewer steps than asked when a stop request
+    cut a host-stepped call short at a heartbeat (``trainer_lib.CallStopped``)."""
+    try:
+        state, metrics = trainer.run_chunk(state, step, num_steps)
+        return state, metrics, num_steps
+    except trainer_lib.CallStopped as cut:
+        return cut.state, cut.metrics, cut.steps
+
+
+def _stop_now(store: saves.Saves, state, step: int, stop: stops.StopRequests):
+    """A stop before a call's first step completed: checkpoint ``state`` (unless step's is saved), stop."""
+    if store.last_step != step:
+        saves.checkpoint_if_due(store, state, step, now=True)
+    raise Interrupted(step, stop.signal_name or "a signal")
+
+
+@contextlib.contextmanager
+def _heartbeats(trainer: trainer_lib.Trainer, stop: stops.StopRequests, verbose: bool):
+    """While training, a host-stepped trainer's heartbeats print what it is doing after every
+    ``BEAT_SECONDS`` of silence, and a stop request cuts its call short (one process only: several
+    must make their calls alike, so they stop at a call's end)."""
+    if trainer.heartbeat is None:
+        yield
+        return
+    last = [time.perf_counter()]
+
+    def listener(what: str) -> bool:
+        now = time.perf_counter()
+        if verbose and now - last[0] >= BEAT_SECONDS:
+            print(f"  ... {what}", file=sys.stderr, flush=True)
+            last[0] = now
+        return stop.signal_name is not None and jax.process_count() == 1
+
+    trainer.heartbeat.listen(listener)
+    try:
+        yield
+    finally:
+        trainer.heartbeat.listen(None)
 
 
 def _compiling(verbose: bool) -> float:

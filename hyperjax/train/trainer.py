@@ -38,6 +38,9 @@ class Trainer(NamedTuple):
         no optimiser state), saved every ``--snapshot_every`` steps; None where there are none.
       step_multiple: ``run_chunk``'s ``start_step`` and ``num_steps`` come in multiples of it
         (e.g. several envs per seed step together).
+      heartbeat: a trainer whose calls step envs on the host (a minute per iteration on a CPU)
+        beats it between host steps, so the run shows progress and answers a stop within a call
+        (``Heartbeat``); None where a call is one XLA program sized by the runner.
     """
 
     init: Callable[[jax.Array], Any]
@@ -48,6 +51,33 @@ class Trainer(NamedTuple):
     extra_returns: tuple[str, ...] = ()
     snapshot: Callable[[Any], Any] | None = None
     step_multiple: int = 1
+    heartbeat: "Heartbeat | None" = None
+
+
+class CallStopped(Exception):
+    """A call cut short at a heartbeat: ``state`` after the call's first ``steps`` steps (0: the state
+    it was given, untouched) and ``metrics`` over them (as ``run_chunk``'s; None when ``steps`` is 0)."""
+
+    def __init__(self, state, steps: int, metrics: dict | None):
+        super().__init__(f"training call stopped after {steps} step(s)")
+        self.state, self.steps, self.metrics = state, steps, metrics
+
+
+class Heartbeat:
+    """A host-stepped trainer's line to the run during a call. The trainer calls ``beat(what)``
+    between host steps (``what``: e.g. "iteration 3: post-adaptation episodes, step 120/200"); when
+    the listener the runner set (``listen``) returns True, the trainer raises ``CallStopped`` with
+    the last state it completed. A trainer nobody listens to never stops early."""
+
+    def __init__(self):
+        self._listener: Callable[[str], bool] | None = None
+
+    def listen(self, listener: Callable[[str], bool] | None) -> None:
+        self._listener = listener
+
+    def beat(self, what: str) -> bool:
+        """True: stop the call now."""
+        return self._listener is not None and bool(self._listener(what))
 
 
 @dataclasses.dataclass(frozen=True)
