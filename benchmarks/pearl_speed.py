@@ -1,7 +1,11 @@
 """One PEARL iteration at the paper's size, split into its phases, per model.
 
 Run: python -m benchmarks.pearl_speed --env=halfcheetah_vel --models=mlp,hyper
-Writes benchmarks/results/<device>_pearl.{json,md}.
+Writes benchmarks/results/<device>_pearl.{json,md}. With ``--backends=native`` (or ``mjx,native``) the
+collection also runs on MuJoCo's C engine (``agents/pearl_host.py``): ``native_collect`` is an
+iteration's collection (its plan programs, the host env steps and the per-step policy calls; the
+buffers are written in the gradient steps' program), its first call (compiling its programs) timed
+apart as ``native_collect_compile_s``, and the split into env stepping and policy calls.
 
 Phases (each a jitted program, compiled ahead of time, then timed):
   initial      the first iteration's extra collection: ``num_initial_steps`` on every training task;
@@ -22,30 +26,21 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from benchmarks import cases
+from benchmarks import cases, timing
 from benchmarks import flops as flop_model
-from benchmarks.maml_speed import _cpu, _log
-from hyperjax.agents import pearl
+from hyperjax.agents import pearl, pearl_host
 from hyperjax.envs import registry
 from hyperjax.nn import pearl as pearl_nets
 from hyperjax.train import trainer as trainer_lib
 
 
 def _compile(fn, *args):
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - t0
+    return timing.aot(fn, *args)
 
 
 def _time(compiled, *args, repeats: int = 1) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return timing.median_time(lambda: compiled(*args), repeats)
 
 
 def _filled(state: pearl.PEARLState) -> pearl.PEARLState:
@@ -61,7 +56,25 @@ def _filled(state: pearl.PEARLState) -> pearl.PEARLState:
     return state.replace(replay=fill(state.replay), context_replay=fill(state.context_replay))
 
 
-def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_initial: bool, skip_eval: bool) -> dict:
+def measure_native(config: pearl.PEARLConfig, env_name: str, state: pearl.PEARLState, capacity: int, out: dict) -> None:
+    """``out`` gains the native collection's seconds (median of 3 after a first, compiling, call)."""
+    spec = registry.EnvSpec(env_name, backend="native")
+    native = pearl_host.NativePEARL(config, spec, 1, capacity)
+    t0 = time.perf_counter()
+    jax.block_until_ready(native.collect(state))
+    first = time.perf_counter() - t0
+    native.timings = dict.fromkeys(native.timings, 0.0)
+    out["native_collect_s"] = timing.median_time(lambda: native.collect(state), 3)
+    out["native_collect_compile_s"] = first - out["native_collect_s"]
+    for name in ("env", "policy", "plan"):
+        out[f"native_{name}_s"] = native.timings[name] / 3
+    out["native_threads"] = max(env.threads for env in native.envs.values())
+    native.close()
+
+
+def measure(
+    env_name: str, model: str, grad_steps: int, capacity: int, skip_initial: bool, skip_eval: bool, backends=("mjx",)
+) -> dict:
     config = pearl.ALGORITHM.make_config("paper", env_name, model=model)
     spec = registry.EnvSpec(env_name)
     setting = trainer_lib.Setting(env=spec, num_seeds=1, eval_episodes=1, buffer_size=capacity)
@@ -72,16 +85,20 @@ def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_init
     params = sum(int(x.size) for x in jax.tree.leaves(state.params))
     out["params"] = params
     if not skip_initial:
-        _log(f"{model}: initial collection")
+        timing.log(f"{model}: initial collection")
         initial, out["initial_compile_s"] = _compile(fns.initial_collection, state)
         out["initial_s"] = _time(initial, state)
         state = initial(state)
     else:
         state = jax.jit(_filled)(state)
-    _log(f"{model}: collect")
-    collect, out["collect_compile_s"] = _compile(fns.collect, state, jax.random.key(1))
-    out["collect_s"] = _time(collect, state, jax.random.key(1), repeats=2)
-    _log(f"{model}: gradient steps")
+    if "native" in backends:
+        timing.log(f"{model}: collect on MuJoCo's C engine")
+        measure_native(config, env_name, state, capacity, out)
+    if "mjx" in backends:
+        timing.log(f"{model}: collect on MJX")
+        collect, out["collect_compile_s"] = _compile(fns.collect, state, jax.random.key(1))
+        out["collect_s"] = _time(collect, state, jax.random.key(1), repeats=2)
+    timing.log(f"{model}: gradient steps")
     steps_config = dataclasses.replace(config, num_train_steps=grad_steps)
     train = pearl.make_functions(steps_config, env, family, capacity).train
     compiled, out["train_compile_s"] = _compile(train, state, jax.random.key(2))
@@ -91,7 +108,7 @@ def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_init
     out["xla_gflop"] = xla / 1e9
     out["analytic_gflop"] = flop_model.pearl_step_flops(model, env.observation_size, env.action_size) / 1e9
     if not skip_eval:
-        _log(f"{model}: evaluate")
+        timing.log(f"{model}: evaluate")
         runs = 1
 
         def evaluate(params, key):
@@ -102,14 +119,15 @@ def measure(env_name: str, model: str, grad_steps: int, capacity: int, skip_init
 
         evaluation, out["evaluate_compile_s"] = _compile(evaluate, state.params, jax.random.key(3))
         out["evaluate_s"] = _time(evaluation, state.params, jax.random.key(3))
-    out["iteration_s"] = out["collect_s"] + config.num_train_steps * out["grad_step_s"]
+    collect_s = out.get("native_collect_s", out.get("collect_s"))
+    out["iteration_s"] = collect_s + config.num_train_steps * out["grad_step_s"]
     out["hours_for_400"] = (400 * out["iteration_s"] + out.get("initial_s", 0.0)) / 3600
     return out
 
 
 def write(rows: list[dict], rate: float, path: str) -> None:
     device = jax.devices()[0]
-    what = _cpu() if device.platform == "cpu" else device.device_kind
+    what = timing.cpu_model() if device.platform == "cpu" else device.device_kind
     lines = [
         f"# PEARL iteration at paper size on {device.platform}: {what}",
         "",
@@ -120,18 +138,26 @@ def write(rows: list[dict], rate: float, path: str) -> None:
         f"steps. Measured f32 matmul rate (jax, 2048^3): **{rate} GFLOP/s**; FLOP floor = analytic GFLOP / that "
         "rate.",
         "",
-        "| env | model | params | initial collection s | collect s | gradient step s | analytic GFLOP | "
-        "XLA GFLOP | floor s | step / floor | iteration s | 400 iterations h | evaluation s | compile s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| env | model | params | initial collection s | collect s (MJX) | collect s (native: env + policy) | "
+        "gradient step s | analytic GFLOP | XLA GFLOP | floor s | step / floor | iteration s | 400 iterations h | "
+        "evaluation s | collect compile s (MJX / native) | gradient steps compile s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for r in rows:
         floor = r["analytic_gflop"] / rate
-        compile_s = sum(v for k, v in r.items() if k.endswith("compile_s"))
+        native = (
+            f"{r['native_collect_s']:.2f} ({r['native_env_s']:.2f} + {r['native_policy_s']:.2f})"
+            if "native_collect_s" in r
+            else "-"
+        )
         lines.append(
-            f"| {r['env']} | {r['model']} | {r['params']:,} | {r.get('initial_s', float('nan')):.1f} | "
-            f"{r['collect_s']:.2f} | {r['grad_step_s']:.3f} | {r['analytic_gflop']:.1f} | {r['xla_gflop']:.1f} | "
-            f"{floor:.3f} | {r['grad_step_s'] / floor:.2f}x | {r['iteration_s']:.0f} | {r['hours_for_400']:.1f} | "
-            f"{r.get('evaluate_s', float('nan')):.1f} | {compile_s:.0f} |"
+            f"| {r['env']} | {r['model']} | {r['params']:,} | {r.get('initial_s', nan):.1f} | "
+            f"{r.get('collect_s', nan):.2f} | {native} | {r['grad_step_s']:.3f} | {r['analytic_gflop']:.1f} | "
+            f"{r['xla_gflop']:.1f} | {floor:.3f} | {r['grad_step_s'] / floor:.2f}x | {r['iteration_s']:.0f} | "
+            f"{r['hours_for_400']:.1f} | {r.get('evaluate_s', nan):.1f} | "
+            f"{r.get('collect_compile_s', nan):.0f} / {r.get('native_collect_compile_s', nan):.0f} | "
+            f"{r['train_compile_s']:.0f} |"
         )
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -145,6 +171,7 @@ def main():
     parser.add_argument("--capacity", type=int, default=5000, help="RL buffer per task (the step cost ignores it)")
     parser.add_argument("--skip_initial", action="store_true", help="random buffers instead of the initial collection")
     parser.add_argument("--skip_eval", action="store_true")
+    parser.add_argument("--backends", default="mjx", help="the collection's: mjx, native or mjx,native")
     parser.add_argument("--out", default=None, help="results file stem; default benchmarks/results/<platform>_pearl")
     args = parser.parse_args()
     stem = args.out or os.path.join(os.path.dirname(__file__), "results", f"{jax.devices()[0].platform}_pearl")
@@ -152,10 +179,15 @@ def main():
     for model in models:
         if model not in pearl_nets.MODELS:
             sys.exit(f"unknown model {model!r}; valid: {', '.join(pearl_nets.MODELS)}")
+    backends = tuple(args.backends.split(","))
+    if not backends or any(b not in ("mjx", "native") for b in backends):
+        sys.exit(f"unknown --backends {args.backends!r}; valid: mjx, native or mjx,native")
     rate = cases.matmul()["gflops"]
     rows = []
     for model in models:
-        rows.append(measure(args.env, model, args.grad_steps, args.capacity, args.skip_initial, args.skip_eval))
+        rows.append(
+            measure(args.env, model, args.grad_steps, args.capacity, args.skip_initial, args.skip_eval, backends)
+        )
         print(json.dumps(rows[-1]), flush=True)
         with open(stem + ".json", "w") as f:
             json.dump({"matmul_gflops": rate, "rows": rows}, f, indent=1)

@@ -260,8 +260,8 @@ class NativePEARL:
         phase = self.phase("initial", state.params, tasks, contexts, first, k_more)
         return self.programs["initial_store"](state, key, phase)
 
-    def iteration(self, state: pearl.PEARLState) -> tuple[pearl.PEARLState, dict]:
-        """``pearl.iteration`` with the rollouts on the host: ``(state, metrics)`` (per seed)."""
+    def collect(self, state: pearl.PEARLState) -> tuple:
+        """An iteration's collection (``Functions.collect`` before storing): ``(key, train key, ids, phases)``."""
         g = self.programs
         (key, k_train, ids, tasks, contexts, k_post), first, k_more = self._timed(g["begin"], state)
         prior = self.phase("prior", state.params, tasks, contexts, first, k_more)
@@ -270,6 +270,12 @@ class NativePEARL:
             rows = (contexts, prior.transitions, prior.valid)
             first, k_more = self._timed(g["post_launch"], state.params, tasks, rows, k_post)
             phases.append(self.phase("posterior", state.params, tasks, rows, first, k_more))
+        return key, k_train, ids, phases
+
+    def iteration(self, state: pearl.PEARLState) -> tuple[pearl.PEARLState, dict]:
+        """``pearl.iteration`` with the rollouts on the host: ``(state, metrics)`` (per seed)."""
+        g = self.programs
+        key, k_train, ids, phases = self.collect(state)
         t0 = time.perf_counter()
         out = jax.block_until_ready(g["finish"](state, key, k_train, ids, phases))
         self.timings["learn"] += time.perf_counter() - t0

@@ -15,6 +15,10 @@ as four training goals are too few to generalise from:
     --num_steps_prior=40 --num_extra_rl_steps_posterior=40 --num_steps_per_eval=60 --num_train_steps=200 \\
     --meta_batch=4 --batch_size=64 --embedding_batch_size=32 --net_size=64 --buffer_size=2000 \\
     --gamma=0.9 --q_lr=1e-3 --v_lr=1e-3 --policy_lr=1e-3 --encoder_lr=1e-3 --kl_lambda=0.01
+Where the physics runs: --backend=auto (the default) steps the MuJoCo tasks on MuJoCo's C engine on the
+host when JAX has no accelerator (--backend=native: agents/pearl_host.py, the policy one jitted call per
+env step for all envs, the gradient steps jitted as on MJX), and in XLA with MJX otherwise
+(--backend=mjx: the whole iteration one program); the run header names the choice.
 A training step is one iteration (collection, then --num_train_steps gradient steps); the curves
 show the test tasks' last-trajectory return (bold), the first trajectory's, before any task
 information (dashed), and training tasks' (dashed). --num_evals is oyster's num_evals (runs per
