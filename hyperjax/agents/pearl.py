@@ -109,6 +109,10 @@ DIRECTION_FAMILIES = ("halfcheetah_fwd_back", "ant_fwd_back")
 # The oracle context is normalised over all tasks the authors' env drew (train and test:
 # half_cheetah_vel.py, ant_vel.py, the dir envs), except on vel-medium (its get_norm(train tasks)).
 TRAIN_POOL_ONLY = ("halfcheetah_vel_medium",)
+# Families none of whose episodes ends before its time limit (HalfCheetah never terminates:
+# envs/gym_tasks.py, envs/locomotion.py, envs/native_meta.py): a phase's first ceil(budget / T)
+# trajectories meet its budget, so collect_trajectories compiles no loop for more (it would never run).
+ENDLESS = ("halfcheetah_vel", "halfcheetah_vel_medium", "halfcheetah_fwd_back")
 # All training tasks' RL buffers together hold at most this many transitions per seed: the
 # authors' 1,000,000 per task up to 5 training tasks; 50,000 at the paper's 100 tasks, more than
 # any task receives in 400 iterations (about 20,000 on average).
@@ -553,6 +557,8 @@ def make_functions(
         index = jnp.arange(first)
         first_runs = jax.vmap(jax.vmap(one, (None, None, 0, 0)), (0, 0, None, 0))(rows, tasks, index, keys)
         kept, tally = phase_start(*first_runs, budget)  # [M, K, T] runs
+        if family.name in ENDLESS:  # the first trajectories always meet the budget: no loop to compile
+            return phase_end(kept, tally)
 
         def short(carry):
             return jnp.any(carry[0].steps < budget)
