@@ -16,6 +16,7 @@ skipped and why. (Arrays that this process cannot see whole, sharded over severa
 no checksum.)
 """
 
+import gc
 import logging
 import os
 import re
@@ -105,6 +106,38 @@ def _reason(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
+def _quiet_abandoned_reads() -> None:
+    """A failed restore leaves orbax's other reads of that checkpoint as coroutines never awaited, and
+    Python prints a traceback for each whenever it collects them (at once, or minutes later). From the
+    first damaged checkpoint on, those (orbax's own coroutines, nothing else) go unprinted."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_orbax_reads", False):
+        return
+
+    def hook(unraisable):
+        code = getattr(unraisable.object, "cr_code", None)
+        if code is None or "orbax" not in code.co_filename:
+            previous(unraisable)
+
+    hook.drops_orbax_reads = True
+    sys.unraisablehook = hook
+    gc.collect()
+
+
+def _damage(error: BaseException) -> str:
+    """What a reader found wrong, in a few words: tensorstore's status line (e.g. "OUT_OF_RANGE: Error
+    reading ... Requested byte range [14791, 18545) is not valid for value of size 17429", cut to its
+    status and last clause), else the exception's type."""
+    seen = error
+    while seen is not None:
+        status = re.match(r"([A-Z_]{4,}): (.*)", str(seen).strip())
+        if status:
+            clause = status.group(2).splitlines()[0].split(": ")[-1]
+            return f"{status.group(1)}: {clause}"[:160]
+        seen = seen.__cause__ or seen.__context__
+    return type(error).__name__
+
+
 class _OrbaxErrorsSilenced(logging.Filter):
     """Drops orbax's own error logs (a traceback per writer thread) while installed on absl's logger."""
 
@@ -159,6 +192,7 @@ def restore_latest(
             older = [s for s in steps if s < step]
             then = f"trying checkpoint {older[0]}" if older else "no older checkpoint is left"
             warn(f"warning: skipped checkpoint {step} in {mngr.directory}: {e}; {then}")
+            _quiet_abandoned_reads()
             continue
         return state, step
     raise CheckpointError(
@@ -174,7 +208,7 @@ def _read_json(mngr: ocp.CheckpointManager, step: int) -> dict:
             step, args=ocp.args.Composite(structure=ocp.args.JsonRestore(), config=ocp.args.JsonRestore())
         )
     except Exception as e:  # noqa: BLE001 - whatever orbax raises on a damaged file is damage
-        raise DamagedCheckpoint(f"its metadata is unreadable ({type(e).__name__})") from e
+        raise DamagedCheckpoint(f"its metadata is unreadable ({_damage(e)})") from e
 
 
 def _check_config(mngr, saved_config: dict, config: dict, ignore, defaults) -> None:
@@ -209,7 +243,7 @@ def _read(mngr: ocp.CheckpointManager, step: int, abstract_state, structure: dic
     try:
         arrays = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(targets)))["state"]
     except Exception as e:  # noqa: BLE001 - a truncated or garbled file raises whatever its reader raises
-        raise DamagedCheckpoint(f"its arrays are unreadable ({type(e).__name__})") from e
+        raise DamagedCheckpoint(f"its arrays are unreadable ({_damage(e)})") from e
     _verify(arrays, structure)
     return _rebuild(abstract_state, arrays, structure, mngr.directory)
 
