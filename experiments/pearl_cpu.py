@@ -12,6 +12,9 @@ ResNet at widths 64,128,256 [256,512,1024] and a dynamic layer of 64 [256]; eval
 iterations by the oyster protocol (600 steps per task). Everything else is the paper's (MLP
 3 x 300, encoder 200 x 3, latent 5, learning rates, reward scale, KL weight). Writes each run's
 folder under --logdir and experiments/results/pearl_cpu_<env>.{png,md}.
+
+On a CPU the runs step HalfCheetah on MuJoCo's C engine (PEARL's default --backend=auto resolves to
+native there: agents/pearl_host.py); end the command with `-- --backend=mjx` to keep MJX.
 """
 
 import os

@@ -4,8 +4,8 @@
   parameters, tasks and key, one collection phase on HalfCheetah-Vel (2 tasks x 2 trajectories of
   20 steps) starts every trajectory in the same state on both engines (bitwise) and gives per-task
   returns within ``RETURN_RTOL`` of the MJX ones. MJX steps in float32, the C engine in float64;
-  over 20 steps the returns measured 0.1-0.5% apart (-27.17 vs -27.13, -28.60 vs -28.46), and a
-  wrong policy noise or ``z`` moves them by far more.
+  over 20 steps the returns measured 0.1-0.5% apart (-27.17 vs -27.13, -28.60 vs -28.46); with the
+  native policy's noise sign flipped they move 18% (-24.63, -23.32) and the test fails.
 - The native trainer (default suite, small): initial collection, one iteration and an evaluation
   run; the step counts are the budgets', the buffers hold them, and the same state gives the same
   iteration twice.
@@ -97,6 +97,27 @@ def test_native_phase_starts_where_rollout_keys_say_and_meets_its_budget():
             qpos, qvel = native_meta.reset_state("halfcheetah", jax.random.split(run_key)[0])
             obs = np.concatenate([qpos[1:], qvel])
             np.testing.assert_allclose(np.asarray(phase.transitions.obs[m, k * T, :-3]), obs, atol=1e-6)
+    assert np.isfinite(np.asarray(phase.returns)).all()
+
+
+@pytest.mark.slow
+def test_native_ant_phase_runs_more_trajectories_until_the_budget():
+    """Ant episodes end early under an untrained policy: the host loop launches one more trajectory
+    per task (``more``/``add``) until every task has its budget, as the MJX ``while_loop`` does."""
+    config = pearl.PEARLConfig(**{**SMALL, "num_steps_prior": 400})
+    native = pearl_host.NativePEARL(config, _spec("native", "ant_vel", 200), 1, 1000)
+    state = jax.jit(native.fns.init)(jax.random.key(0))
+    tasks = state.train_tasks[:2]
+    contexts = native.parts.oracle(tasks, state.train_tasks)
+    budget = config.num_steps_prior
+    launch = jax.jit(lambda p, t, c, k: native.progs.launch(p, t, c, k, budget, native.parts.prior_choice))
+    first, k_more = launch(state.params, tasks, contexts, jax.random.key(3))
+    phase = native.phase("prior", state.params, tasks, contexts, first, k_more)
+    native.close()
+    steps, valid = np.asarray(phase.steps), np.asarray(phase.valid)
+    assert (steps >= budget).all() and (steps < budget + 200).all(), steps
+    np.testing.assert_array_equal(valid.sum(-1), steps)
+    assert (np.asarray(phase.trajectories) > 2).all(), phase.trajectories  # more than ceil(400 / 200)
     assert np.isfinite(np.asarray(phase.returns)).all()
 
 
