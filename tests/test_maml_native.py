@@ -126,6 +126,29 @@ def test_maml_trainer_picks_the_native_path():
     assert {"draw", "act", "adapt", "learn"} <= set(trainer.programs) and "run_chunk" not in trainer.programs
 
 
+def test_a_stop_at_a_heartbeat_leaves_the_state_of_the_last_whole_iteration():
+    """Host rollouts beat at every env step; a stop asked for there ends the call with the state of its
+    last whole iteration (the interrupted one's state untouched), which trains on as if never stopped."""
+    config = maml.MAMLConfig(policy="vanilla", meta_batch=2, fast_batch=2, num_test_tasks=2, hidden_sizes=(8,))
+    spec = registry.EnvSpec("halfcheetah_vel", backend="native", episode_length=5)
+    trainer = maml_host.make_trainer(config, trainer_lib.Setting(env=spec, num_seeds=1, eval_episodes=2, buffer_size=1))
+    init = lambda: trainer.init(jax.random.key(0)[None])  # noqa: E731
+    reference, _ = trainer.run_chunk(init(), 0, 2)
+    heard = []
+    # stop at the 3rd beat of the 2nd iteration (5 beats per rollout, 2 rollouts per iteration)
+    trainer.heartbeat.listen(lambda what: heard.append(what) or len(heard) == 13)
+    with pytest.raises(trainer_lib.CallStopped) as stopped:
+        trainer.run_chunk(init(), 0, 3)
+    trainer.heartbeat.listen(None)
+    assert heard[0] == "iteration 1: pre-adaptation episodes, env step 0/5", heard[0]
+    assert heard[12] == "iteration 2: pre-adaptation episodes, env step 2/5", heard[12]
+    cut = stopped.value
+    assert cut.steps == 1 and set(cut.metrics) == set(maml.METRICS) | {"finite"}
+    resumed, _ = trainer.run_chunk(cut.state, 1, 1)
+    for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # CI-size learning on the native path: HalfCheetah-Vel, 4 tasks x 16 episodes of 20 steps per iteration
 # (paper: 40 x 20 x 200), a wider trust region (max_kl 0.5; paper 0.01) and 20 iterations. Measured on
 # the 4 test tasks x 16 episodes from one evaluation key (the same start states and noise before and

@@ -32,6 +32,10 @@ from hyperjax.train import rollout as rollout_lib
 from hyperjax.train import trainer as trainer_lib
 
 
+class _Abandoned(Exception):
+    """An iteration given up at a heartbeat, before it consumed its state."""
+
+
 class Plan(NamedTuple):
     """One phase's rollouts of ``M`` tasks x ``E`` episodes (per seed; device arrays).
 
@@ -173,6 +177,7 @@ class NativeMAML:
             "finite": layout.program(lambda state: trainer_lib.all_finite(state.params), 0),
         }
         self.timings = dict.fromkeys(("env", "policy", "start", "adapt", "learn"), 0.0)
+        self.heartbeat = trainer_lib.Heartbeat()  # beaten at every env step of the rollouts
 
     def _timed(self, name: str, fn, *args):
         t0 = time.perf_counter()
@@ -180,15 +185,21 @@ class NativeMAML:
         self.timings[name] += time.perf_counter() - t0
         return out
 
-    def rollouts(self, env: native_meta.MetaVecEnv, plan: Plan) -> rollout_lib.Trajectory:
-        """The plan's episodes of every seed on ``env``: a ``Trajectory`` in the layout, ``[(S,) M, E, T, ...]``."""
+    def rollouts(self, env: native_meta.MetaVecEnv, plan: Plan, what: str, stoppable: bool = False):
+        """The plan's episodes of every seed on ``env``: a ``Trajectory`` in the layout, ``[(S,) M, E, T, ...]``.
+
+        Beats the heartbeat at every env step (``what``: the phase, for progress lines); raises
+        ``_Abandoned`` when it asks to stop and the caller can (``stoppable``: training, not evaluation)."""
         layout, act = self.layout, self.programs["act"]
+        length = env.episode_length
         qpos = np.asarray(layout.to_seeds(plan.starts.qpos))  # [S, M, E, nq]
         shape = qpos.shape[:3]
         tasks = np.broadcast_to(np.asarray(layout.to_seeds(plan.tasks))[:, :, None], (*shape, env.task_size))
         qvel = np.asarray(layout.to_seeds(plan.starts.qvel))
 
         def policy(t, obs):
+            if self.heartbeat.beat(f"{what}, env step {t}/{length}") and stoppable:
+                raise _Abandoned
             actions = act(plan.weights, layout.from_seeds(obs.reshape(*shape, -1)), plan.starts.noise, t)
             return np.asarray(layout.to_seeds(actions)).reshape(env.num_envs, -1)
 
@@ -199,14 +210,17 @@ class NativeMAML:
         self.timings["policy"] += timings.policy_s
         return layout.from_seeds(_trajectory(trajectory, shape))
 
-    def iteration(self, state):
-        """One meta-iteration of every seed: ``(state, metrics)`` (``maml.METRICS``, per seed)."""
+    def iteration(self, state, name: str = "iteration"):
+        """One meta-iteration of every seed: ``(state, metrics)`` (``maml.METRICS``, per seed).
+
+        ``_Abandoned`` (a stop asked for at a heartbeat) comes before ``learn``, the one program that
+        consumes ``state``: the state given is then intact."""
         tasks, data_key, next_key = self.programs["draw"](state)
         start = self._start[self.config.fast_batch]
         plan = self._timed("start", start, state.params, tasks, state.train_tasks, data_key)
-        pre_trajectory = self.rollouts(self.train_env, plan)
+        pre_trajectory = self.rollouts(self.train_env, plan, f"{name}: pre-adaptation episodes", True)
         pre, post_plan = self._timed("adapt", self.programs["adapt"], state.params, plan, pre_trajectory)
-        post_trajectory = self.rollouts(self.train_env, post_plan)
+        post_trajectory = self.rollouts(self.train_env, post_plan, f"{name}: post-adaptation episodes", True)
         learn = self.programs["learn"]
         return self._timed("learn", learn, state, next_key, post_plan, pre, post_trajectory)
 
@@ -215,8 +229,12 @@ class NativeMAML:
         before one inner step (``maml.Functions.adaptation`` at the evaluation key of ``step``)."""
         tasks, key = self.programs["eval_tasks"](state, step)
         plan = self._start[self.eval_episodes](state.params, tasks, state.train_tasks, key)
-        pre, post_plan = self.programs["adapt"](state.params, plan, self.rollouts(self.eval_env, plan))
-        post = meta_host.episode_returns(jax.tree.map(np.asarray, self.rollouts(self.eval_env, post_plan)))
+        pre_trajectory = self.rollouts(self.eval_env, plan, f"evaluation at step {step}: pre-adaptation episodes")
+        pre, post_plan = self.programs["adapt"](state.params, plan, pre_trajectory)
+        post_trajectory = self.rollouts(
+            self.eval_env, post_plan, f"evaluation at step {step}: post-adaptation episodes"
+        )
+        post = meta_host.episode_returns(jax.tree.map(np.asarray, post_trajectory))
         pre_returns = np.asarray(self.layout.to_seeds(pre.returns)).mean(-1)
         return {"return": np.asarray(self.layout.to_seeds(post)).mean(-1), "return_pre": pre_returns}
 
@@ -233,16 +251,20 @@ def make_trainer(config: maml.MAMLConfig, setting: trainer_lib.Setting) -> train
     native = NativeMAML(config, setting.env, setting.num_seeds, setting.eval_episodes)
     init, init_program = native.layout.init(native.init_one)
 
+    def summary(state, sums, n):
+        means = {k: v / n for k, v in sums.items()}
+        return {**means, "finite": np.asarray(native.layout.to_seeds(native.programs["finite"](state)))}
+
     def run_chunk(state, start_step, num_steps):
-        del start_step
         sums = None
-        for _ in range(num_steps):
-            state, metrics = native.iteration(state)
+        for i in range(num_steps):
+            try:
+                state, metrics = native.iteration(state, f"iteration {start_step + i + 1}")
+            except _Abandoned:  # a stop at a heartbeat: the state after i whole iterations
+                raise trainer_lib.CallStopped(state, i, summary(state, sums, i) if i else None) from None
             metrics = jax.device_get(native.layout.to_seeds(metrics))
             sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)
-        summary = {k: v / num_steps for k, v in sums.items()}
-        summary["finite"] = np.asarray(native.layout.to_seeds(native.programs["finite"](state)))
-        return state, summary
+        return state, summary(state, sums, num_steps)
 
     return trainer_lib.Trainer(
         init=init,
@@ -251,4 +273,5 @@ def make_trainer(config: maml.MAMLConfig, setting: trainer_lib.Setting) -> train
         programs={"init": init_program, **native.programs},
         metric_names=maml.METRICS,
         extra_returns=("return_pre",),
+        heartbeat=native.heartbeat,
     )
