@@ -140,6 +140,27 @@ def test_native_trainer_collects_the_budgets_and_repeats_itself():
         assert float(a[name][0]) == float(b[name][0]), name
 
 
+def test_a_stop_at_a_heartbeat_leaves_the_state_of_the_last_whole_iteration():
+    """Host collection beats at every env step; a stop there ends the call with the state of its last
+    whole iteration (the interrupted one's untouched), which trains on as if never stopped."""
+    trainer = _native(pearl.PEARLConfig(**SMALL))
+    init = lambda: trainer.init(jax.random.key(0)[None])  # noqa: E731
+    reference, _ = trainer.run_chunk(init(), 0, 2)
+    heard = []
+    beats = T + 2 * T  # the initial collection, then iteration 1: prior and posterior, each one trajectory long
+    trainer.heartbeat.listen(lambda what: heard.append(what) or len(heard) == beats + 3)
+    with pytest.raises(trainer_lib.CallStopped) as stopped:
+        trainer.run_chunk(init(), 0, 3)
+    trainer.heartbeat.listen(None)
+    assert heard[0] == f"initial collection: initial trajectories, env step 0/{T}", heard[0]
+    assert heard[-1] == f"iteration 2: prior trajectories, env step 2/{T}", heard[-1]
+    cut = stopped.value
+    assert cut.steps == 1 and "q_loss" in cut.metrics
+    resumed, _ = trainer.run_chunk(cut.state, 1, 1)
+    for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_native_backend_is_the_default_on_a_cpu_and_mjx_stays_for_accelerators():
     assert pearl.ALGORITHM.run_defaults["backend"] == "auto"
     expected = "native" if jax.default_backend() == "cpu" else "mjx"

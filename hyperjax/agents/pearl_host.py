@@ -39,6 +39,10 @@ from hyperjax.train import rollout as rollout_lib
 from hyperjax.train import trainer as trainer_lib
 
 
+class _Abandoned(Exception):
+    """A collection given up at a heartbeat, before it consumed its state."""
+
+
 class Launch(NamedTuple):
     """``E`` trajectories to run on the host (per seed): ``tasks [E, task]``, ``weights`` (the policy's
     per-trajectory input: ``z [E, z]`` for the MLP, the generated weights for the hyper policy) and
@@ -148,6 +152,7 @@ class NativePEARL:
         self.parts = self.fns.parts
         self.progs = make_programs(config, self.fns, self.robot, self.length, probe.action_size)
         self.timings = dict.fromkeys(("env", "policy", "plan", "learn"), 0.0)
+        self.heartbeat = trainer_lib.Heartbeat()  # beaten at every env step on the host
         self._build()
 
     def _build(self):
@@ -216,8 +221,13 @@ class NativePEARL:
             self.envs[num_envs] = native_meta.MetaVecEnv(self.spec.name, num_envs, **self.env_kwargs)
         return self.envs[num_envs]
 
-    def run(self, params, launch: Launch, deterministic: bool = False) -> rollout_lib.Trajectory:
-        """Every seed's launched trajectories on the host: a ``Trajectory`` in the layout, ``[(S,) E, T, ...]``."""
+    def run(
+        self, params, launch: Launch, deterministic: bool = False, what: str = "", stoppable: bool = False
+    ) -> rollout_lib.Trajectory:
+        """Every seed's launched trajectories on the host: a ``Trajectory`` in the layout, ``[(S,) E, T, ...]``.
+
+        Beats the heartbeat at every env step (``what``: the phase, for progress lines); raises
+        ``_Abandoned`` when it asks to stop and the caller can (``stoppable``: training, not evaluation)."""
         layout = self.layout
         act = self.programs["act_deterministic" if deterministic else "act"]
         host = jax.tree.map(np.asarray, layout.to_seeds((launch.tasks, launch.starts.qpos, launch.starts.qvel)))
@@ -227,6 +237,8 @@ class NativePEARL:
         noise = launch.starts.noise
 
         def policy(t, obs):
+            if self.heartbeat.beat(f"{what or 'trajectories'}, env step {t}/{self.length}") and stoppable:
+                raise _Abandoned
             actions = act(params, launch.weights, layout.from_seeds(obs.reshape(*shape, -1)), noise, t)
             return np.asarray(layout.to_seeds(actions)).reshape(env.num_envs, -1)
 
@@ -242,14 +254,18 @@ class NativePEARL:
         self.timings["plan"] += time.perf_counter() - t0
         return out
 
-    def phase(self, kind: str, params, tasks, rows, first: Launch, key) -> pearl.Phase:
-        """``collect_trajectories`` of ``kind`` (``initial``, ``prior``, ``posterior``) from its first launch."""
+    def phase(self, kind: str, params, tasks, rows, first: Launch, key, name: str = "") -> pearl.Phase:
+        """``collect_trajectories`` of ``kind`` (``initial``, ``prior``, ``posterior``) from its first launch
+        (``name``: the iteration, for progress lines; a stop at a heartbeat raises ``_Abandoned``)."""
         g, budget = self.programs, self.budgets[kind]
-        kept, tally = self._timed(g[f"start_{kind}"], self.run(params, first))
+        what = f"{name}: {kind} trajectories"
+        kept, tally = self._timed(g[f"start_{kind}"], self.run(params, first, what=what, stoppable=True))
         index = pearl.nominal_trajectories(budget, self.length)
         while np.any(np.asarray(tally.steps) < budget):  # an Ant fell: one more trajectory per task
             launch, key = self._timed(g[f"more_{kind}"], params, tasks, rows, index, key)
-            tally = self._timed(g[f"add_{kind}"], tally, kept.steps, self.run(params, launch))
+            tally = self._timed(
+                g[f"add_{kind}"], tally, kept.steps, self.run(params, launch, what=what, stoppable=True)
+            )
             index += 1
         return self._timed(g["end"], kept, tally)
 
@@ -257,25 +273,28 @@ class NativePEARL:
 
     def initial_collection(self, state: pearl.PEARLState) -> pearl.PEARLState:
         (key, tasks, contexts), first, k_more = self._timed(self.programs["initial"], state)
-        phase = self.phase("initial", state.params, tasks, contexts, first, k_more)
+        phase = self.phase("initial", state.params, tasks, contexts, first, k_more, "initial collection")
         return self.programs["initial_store"](state, key, phase)
 
-    def collect(self, state: pearl.PEARLState) -> tuple:
+    def collect(self, state: pearl.PEARLState, name: str = "iteration") -> tuple:
         """An iteration's collection (``Functions.collect`` before storing): ``(key, train key, ids, phases)``."""
         g = self.programs
         (key, k_train, ids, tasks, contexts, k_post), first, k_more = self._timed(g["begin"], state)
-        prior = self.phase("prior", state.params, tasks, contexts, first, k_more)
+        prior = self.phase("prior", state.params, tasks, contexts, first, k_more, name)
         phases = [prior]
         if self.config.num_extra_rl_steps_posterior > 0:
             rows = (contexts, prior.transitions, prior.valid)
             first, k_more = self._timed(g["post_launch"], state.params, tasks, rows, k_post)
-            phases.append(self.phase("posterior", state.params, tasks, rows, first, k_more))
+            phases.append(self.phase("posterior", state.params, tasks, rows, first, k_more, name))
         return key, k_train, ids, phases
 
-    def iteration(self, state: pearl.PEARLState) -> tuple[pearl.PEARLState, dict]:
-        """``pearl.iteration`` with the rollouts on the host: ``(state, metrics)`` (per seed)."""
+    def iteration(self, state: pearl.PEARLState, name: str = "iteration") -> tuple[pearl.PEARLState, dict]:
+        """``pearl.iteration`` with the rollouts on the host: ``(state, metrics)`` (per seed).
+
+        ``_Abandoned`` (a stop asked for at a heartbeat) comes before ``finish``, the one program that
+        consumes ``state``: the state given is then intact. The gradient steps are one call."""
         g = self.programs
-        key, k_train, ids, phases = self.collect(state)
+        key, k_train, ids, phases = self.collect(state, name)
         t0 = time.perf_counter()
         out = jax.block_until_ready(g["finish"](state, key, k_train, ids, phases))
         self.timings["learn"] += time.perf_counter() - t0
@@ -363,17 +382,23 @@ def make_trainer(config: pearl.PEARLConfig, setting: trainer_lib.Setting) -> tra
     native = NativePEARL(config, setting.env, setting.num_seeds, pearl.replay_capacity(config, setting.buffer_size))
     init, init_program = native.layout.init(native.fns.init)
 
+    def summary(state, sums, n):
+        means = {k: v / n for k, v in sums.items()}
+        return {**means, "finite": np.asarray(native.layout.to_seeds(native.programs["finite"](state)))}
+
     def run_chunk(state, start_step, num_steps):
-        if start_step == 0:
-            state = native.initial_collection(state)
-        sums = None
-        for _ in range(num_steps):
-            state, metrics = native.iteration(state)
-            metrics = jax.device_get(native.layout.to_seeds(metrics))
-            sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)
-        summary = {k: v / num_steps for k, v in sums.items()}
-        summary["finite"] = np.asarray(native.layout.to_seeds(native.programs["finite"](state)))
-        return state, summary
+        sums, done = None, 0
+        try:
+            if start_step == 0:
+                state = native.initial_collection(state)
+            for done in range(num_steps):
+                state, metrics = native.iteration(state, f"iteration {start_step + done + 1}")
+                metrics = jax.device_get(native.layout.to_seeds(metrics))
+                sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)
+        except _Abandoned:  # a stop at a heartbeat: the state after ``done`` whole iterations
+            # (at step 0 before the first one, the state before the initial collection: it is redone)
+            raise trainer_lib.CallStopped(state, done, summary(state, sums, done) if done else None) from None
+        return state, summary(state, sums, num_steps)
 
     return trainer_lib.Trainer(
         init=init,
@@ -382,4 +407,5 @@ def make_trainer(config: pearl.PEARLConfig, setting: trainer_lib.Setting) -> tra
         programs={"init": init_program, **native.programs},
         metric_names=pearl.METRICS,
         extra_returns=("return_prior", "return_train"),
+        heartbeat=native.heartbeat,
     )
