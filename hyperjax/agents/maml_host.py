@@ -4,14 +4,19 @@ The algorithm, state (``maml.MAMLState``), maths and keys are ``agents/maml.py``
 leave XLA, for ``envs/native_meta.py``'s envs stepped on the host (``train/meta_host.py``). A seed's
 iteration, as programs (each jitted, vmapped over seeds by the run's ``SeedLayout``):
 
-1. ``start``: the state's key advances; tasks drawn from the pool; per task the pre-adaptation
-   weights (``MetaPolicy.task_weights``), start states and action noise (``meta_host.plan``);
+1. ``draw`` (the state's next key, tasks drawn from the pool, the data key), then ``start``: per task
+   the pre-adaptation weights (``MetaPolicy.task_weights``), start states and action noise
+   (``meta_host.plan``);
 2. host: ``T`` env steps of every task's episodes, each one ``act`` call for all envs;
 3. ``adapt``: ``maml.process`` (baseline, GAE), the inner step, the post-adaptation weights,
    start states and noise;
 4. host: the post-adaptation episodes;
 5. ``learn``: ``maml.process`` of them (with the pre-adaptation baseline, or refitted), the
-   adapted policies' distributions, the TRPO meta-step (``Functions.meta_step``), the metrics.
+   adapted policies' distributions, the TRPO meta-step (``maml.make_meta_step``), the metrics.
+
+Evaluation runs the same programs on the test tasks (``start``'s, ``act``'s and ``adapt``'s compiled
+again where its task or episode count differs from training's). Measured speed, compile times and
+the equality tests: docs/maml_native.md.
 
 Its keys are split as ``maml.make_functions``'s, so from the same state an iteration starts every
 episode where the MJX program does and samples the same noise (``tests/test_maml_native.py``).
