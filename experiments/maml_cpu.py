@@ -6,7 +6,9 @@
 CPU scale (labelled so everywhere): 10 tasks x 10 episodes per iteration (paper: 40 x 20), 10 test
 tasks x 10 episodes per evaluation (paper: 20 x 20), evaluation every 5 iterations; everything else
 is MAML's ``paper`` preset (horizon 200, the authors' inner step sizes, first-order meta-gradient and
-the pre-adaptation baseline as their code, TRPO). The three runs
+the pre-adaptation baseline as their code, TRPO). On a machine without an accelerator the runs step the
+tasks on MuJoCo's C engine (MAML's ``--backend=auto``; docs/maml_native.md), ``-- --backend=mjx`` on MJX.
+The three runs
 go as parallel processes (``--parallel``), so they share the machine equally. Writes each run's
 folder under --logdir, and --out/maml_cpu_<env>.{png,md}: post-adaptation (solid) and
 pre-adaptation (dashed) test returns per policy, and the table of the last evaluation.
