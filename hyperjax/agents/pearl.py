@@ -332,6 +332,8 @@ class Functions(NamedTuple):
         ``runs`` independent runs per task, oyster's ``num_evals``); ``pool``: the tasks whose
         statistics normalise the oracle context (``context_pool``).
       collect_trajectories: ``(params, tasks [M, task], rows, budget, choose_z, key) -> Phase``.
+      parts: the pieces of the collection and evaluation (``Parts``).
+      evaluate_runs: ``(params, tasks [N, task], contexts [N, ctx], keys [N, runs]) -> Evaluation``.
     """
 
     init: Callable
@@ -344,6 +346,7 @@ class Functions(NamedTuple):
     evaluate: Callable
     collect_trajectories: Callable
     parts: "Parts"
+    evaluate_runs: Callable
 
 
 class Parts(NamedTuple):
@@ -787,8 +790,13 @@ def make_functions(
 
     def evaluate(params, tasks, pool, key, runs) -> Evaluation:
         """Oyster's ``collect_paths``, ``runs`` times per task (one trajectory per loop turn)."""
-        budget = config.num_steps_per_eval
         contexts = oracle(tasks, pool)
+        return evaluate_runs(params, tasks, contexts, jax.random.split(key, (tasks.shape[0], runs)))
+
+    def evaluate_runs(params, tasks, contexts, keys) -> Evaluation:
+        """``evaluate`` with its contexts ``[N, ctx]`` and run keys ``[N, runs]`` given (one program
+        evaluates several task sets at once: one MJX rollout to compile, not one per set)."""
+        budget = config.num_steps_per_eval
 
         def one(task, context, key):
             def more(carry):
@@ -802,7 +810,7 @@ def make_functions(
             _, _, _, count, first, last, _ = jax.lax.while_loop(more, body, eval_carry(key))
             return first, last, count.astype(jnp.float32)
 
-        tasks, contexts, keys = shard_tasks((tasks, contexts, jax.random.split(key, (tasks.shape[0], runs))))
+        tasks, contexts, keys = shard_tasks((tasks, contexts, keys))
         out = jax.vmap(jax.vmap(one, (None, None, 0)))(tasks, contexts, keys)
         return Evaluation(*(x.mean(1) for x in out))
 
@@ -833,6 +841,7 @@ def make_functions(
             eval_choose,
             eval_record,
         ),
+        evaluate_runs,
     )
 
 
@@ -886,12 +895,16 @@ def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_l
     )
 
     def evaluate_one(state: PEARLState, step):
+        """The test tasks and as many training tasks in one ``evaluate_runs`` (one rollout to
+        compile; each task's runs as ``evaluate`` gives them for its key)."""
         k_test, k_train, k_subset = jax.random.split(jax.random.fold_in(state.eval_rng(), step), 3)
         pool = context_pool(family.name, state.train_tasks, state.test_tasks)
-        test = fns.evaluate(state.params, state.test_tasks, pool, k_test, config.num_evals)
         subset = jax.random.randint(k_subset, (config.num_test_tasks,), 0, config.num_train_tasks)
-        train = fns.evaluate(state.params, state.train_tasks[subset], pool, k_train, config.num_evals)
-        return {"return": test.last, "return_prior": test.first, "return_train": train.last}
+        n, runs = config.num_test_tasks, config.num_evals
+        tasks = jnp.concatenate([state.test_tasks, state.train_tasks[subset]])
+        keys = jnp.concatenate([jax.random.split(k_test, (n, runs)), jax.random.split(k_train, (n, runs))])
+        both = fns.evaluate_runs(state.params, tasks, fns.parts.oracle(tasks, pool), keys)
+        return {"return": both.last[:n], "return_prior": both.first[:n], "return_train": both.last[n:]}
 
     initial_program = layout.program(fns.initial_collection, 0, donate=True)
     run_program = layout.program(run_one, (0, None, None), donate=True)
