@@ -11,12 +11,14 @@ keys, MJX's and the C engine's rollouts, per robot, and the tolerances they meet
 - **HalfCheetah**: the same start observations (1e-6) and the same rewards over the first 5 steps
   (1e-3; measured 2e-5: float32 against float64), then the episodes part chaotically (measured: 2e-3
   at step 10, O(1) by step 50), so the returns of 32 episodes of 200 steps are compared as
-  populations: mean paired difference within 4 standard errors plus 1% of the mean return.
+  populations: mean paired difference within 4 standard errors plus 1% of the mean return (measured:
+  MJX -312.0, C -324.5, difference 12.4 +- 9.7).
 - **Ant**: the same start observations (1e-6); its contacts differ between MJX and the C engine
   (``tests/test_paper_physics.py``'s strict xfail), so the rewards part from the first contact and
   episodes end at different steps (measured: returns of single episodes 0-190 apart); only the mean
-  returns are compared, within 4 standard errors of the paired difference plus 10% of the mean:
-  a weak check, as honest as this physics allows.
+  returns are compared, within 4 standard errors of the paired difference plus 10% of the mean
+  (measured: MJX -26.1, C -29.9, difference 3.8 +- 8.4): a weak check, as honest as this physics allows.
+The two take about 1 and 2 minutes on 2 cores (MJX's compile).
 """
 
 import jax
