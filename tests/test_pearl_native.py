@@ -217,3 +217,19 @@ def test_native_pearl_learns():
             evaluations.append(float(trainer.evaluate(state, it + 1)["return"].mean()))
     assert untrained < LEARN_BAR, untrained
     assert np.mean(evaluations) > LEARN_BAR, (untrained, evaluations)
+
+
+@pytest.mark.slow
+def test_native_trainer_runs_several_seeds_at_once():
+    """Two seeds: every program vmapped over them, their envs stepped side by side; metrics and
+    evaluation returns come back per seed (``[S]``, ``[S, N]``)."""
+    config = pearl.PEARLConfig(**SMALL)
+    setting = trainer_lib.Setting(env=_spec("native"), num_seeds=2, eval_episodes=1, buffer_size=400)
+    trainer = pearl.make_trainer(config, setting)
+    state = trainer.init(jax.random.split(jax.random.key(0), 2))
+    state, metrics = trainer.run_chunk(state, 0, 1)
+    assert np.asarray(metrics["collect_steps"]).tolist() == [8.0 * T, 8.0 * T]
+    assert np.asarray(metrics["finite"]).all()
+    returns = trainer.evaluate(state, 1)
+    assert returns["return"].shape == (2, config.num_test_tasks) and np.isfinite(returns["return"]).all()
+    assert not np.array_equal(returns["return"][0], returns["return"][1])  # different seeds, different runs
