@@ -10,8 +10,8 @@ from hyperjax.nn import summary
 
 # Tiny overrides so the contract tests compile fast; paper sizes are tested below.
 SMALL = {
-    "sa_hyper": dict(hidden_sizes=(16,)),
-    "as_hyper": dict(hidden_sizes=(16,)),
+    "sa_hyper": dict(hidden_sizes=(16,), latent_widths=(16, 32), blocks_per_width=1),
+    "as_hyper": dict(hidden_sizes=(16,), latent_widths=(16, 32), blocks_per_width=1),
     "mlp": dict(hidden_sizes=(16, 16)),
     "mlp_small": dict(hidden_sizes=(16,)),
     "mlp_large": dict(hidden_sizes=(32, 32)),

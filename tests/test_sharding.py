@@ -103,6 +103,7 @@ def test_seeds_that_do_not_split_over_the_processes_are_one_line_errors(monkeypa
 MAML = dict(policy="vanilla", meta_batch=8, fast_batch=10, num_train_tasks=20, num_test_tasks=8, hidden_sizes=(32, 32))
 
 
+@pytest.mark.slow  # a minute; the seeds' sharding over devices and processes runs by default above
 def test_meta_learner_tasks_split_over_spare_devices_match_one_device(tmp_path):
     """MAML, 2 seeds on 4 devices: a seed per pair of devices, each device 4 of its 8 tasks (the
     meta-gradient's mean over tasks an all-reduce); returns after the first TRPO iteration as on one
