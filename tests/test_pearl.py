@@ -203,6 +203,7 @@ def test_bad_settings_are_one_line_errors():
         )
 
 
+@pytest.mark.slow  # 45 s on 2 cores; the seed layout is every algorithm's, run by default in test_training.py
 def test_trainer_programs_and_seeds():
     config = pearl.PEARLConfig(model="mlp", num_evals=2, **SMALL)
     setting = trainer_lib.Setting(

@@ -317,6 +317,7 @@ def test_direction_tasks_and_the_oracle_normalisation():
     np.testing.assert_array_equal(pearl.context_pool("halfcheetah_vel_medium", train, test), train)
 
 
+@pytest.mark.slow  # 35 s on 2 cores; the presets' values are checked by test_authors_table.py
 def test_authors_task_counts_runs_a_few_iterations():
     """2 training tasks, 5 draws per iteration with replacement (refused before), 3 iterations."""
     algorithm = algorithms.get("pearl")
