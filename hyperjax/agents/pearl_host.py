@@ -396,7 +396,8 @@ def make_trainer(config: pearl.PEARLConfig, setting: trainer_lib.Setting) -> tra
                 metrics = jax.device_get(native.layout.to_seeds(metrics))
                 sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)
         except _Abandoned:  # a stop at a heartbeat: the state after ``done`` whole iterations
-            # (at step 0 before the first one, the state before the initial collection: it is redone)
+            # (never in a call from step 0: that is a run's first call, during which a signal ends the
+            # process at once (experiments/stops.py), so a stored initial collection is never redone)
             raise trainer_lib.CallStopped(state, done, summary(state, sums, done) if done else None) from None
         return state, summary(state, sums, num_steps)
 
