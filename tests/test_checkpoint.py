@@ -1,5 +1,8 @@
 """Checkpoints are keyed by tree path: reordered fields restore correctly, other structures are refused."""
 
+import sys
+import types
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -151,3 +154,33 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk, caplo
     assert mngr.all_steps() == [1]
     restored, step = checkpoint.restore_latest(mngr, jax.eval_shape(lambda: {"w": jnp.ones(10)}), {"run.seed": 0})
     assert step == 1 and float(restored["w"].sum()) == 10.0
+
+
+def test_late_reads_of_an_abandoned_checkpoint_print_nothing(monkeypatch):
+    """Reads of a damaged checkpoint that complete after orbax closed its event loop call back into
+    the closed loop; Python reports each as unraisable (a traceback apiece). Those, and nothing else,
+    go unprinted once a restore has begun."""
+    import asyncio
+
+    printed = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)  # stands for Python's printing hook
+    checkpoint._quiet_abandoned_reads()
+    loop = asyncio.new_event_loop()
+    loop.close()
+
+    def report(error):
+        sys.unraisablehook(
+            types.SimpleNamespace(
+                exc_type=type(error), exc_value=error, exc_traceback=error.__traceback__, err_msg=None, object=None
+            )
+        )
+
+    try:
+        loop.call_soon_threadsafe(print)
+    except RuntimeError as e:
+        report(e)
+    try:
+        raise RuntimeError("Event loop is closed")  # the same words from elsewhere: printed
+    except RuntimeError as e:
+        report(e)
+    assert [str(u.exc_value) for u in printed] == ["Event loop is closed"]

@@ -107,21 +107,39 @@ def _reason(error: BaseException) -> str:
 
 
 def _quiet_abandoned_reads() -> None:
-    """A failed restore leaves orbax's other reads of that checkpoint as coroutines never awaited, and
-    Python prints a traceback for each whenever it collects them (at once, or minutes later). From the
-    first damaged checkpoint on, those (orbax's own coroutines, nothing else) go unprinted."""
+    """A failed restore leaves orbax's other reads of that checkpoint behind: coroutines never awaited
+    (Python prints a traceback for each whenever it collects them, at once or minutes later) and
+    tensorstore reads whose completion calls back into the asyncio loop orbax has closed by then
+    (each prints "RuntimeError: Event loop is closed"). Both reach ``sys.unraisablehook``; while
+    restoring and from then on, those two (orbax's coroutines and asyncio's closed-loop callbacks,
+    nothing else) go unprinted."""
     previous = sys.unraisablehook
     if getattr(previous, "drops_orbax_reads", False):
         return
 
     def hook(unraisable):
-        code = getattr(unraisable.object, "cr_code", None)
-        if code is None or "orbax" not in code.co_filename:
+        if not (_is_orbax_coroutine(unraisable.object) or _is_closed_loop_callback(unraisable)):
             previous(unraisable)
 
     hook.drops_orbax_reads = True
     sys.unraisablehook = hook
-    gc.collect()
+
+
+def _is_orbax_coroutine(obj) -> bool:
+    code = getattr(obj, "cr_code", None)
+    return code is not None and "orbax" in code.co_filename
+
+
+def _is_closed_loop_callback(unraisable) -> bool:
+    """asyncio's ``call_soon_threadsafe`` on a closed loop (a tensorstore read completing late)."""
+    if unraisable.exc_type is not RuntimeError or str(unraisable.exc_value) != "Event loop is closed":
+        return False
+    names = []
+    tb = unraisable.exc_traceback
+    while tb is not None:
+        names.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return "call_soon_threadsafe" in names and names[-1] == "_check_closed"
 
 
 def _damage(error: BaseException) -> str:
@@ -181,6 +199,7 @@ def restore_latest(
     steps = sorted(mngr.all_steps(), reverse=True)
     if not steps:
         raise CheckpointError(f"--resume: no checkpoint in {mngr.directory}; run once without --resume first")
+    _quiet_abandoned_reads()  # installed before reading: a damaged file's leftovers print as the read fails
     skipped = []
     for step in steps:
         try:
@@ -192,7 +211,7 @@ def restore_latest(
             older = [s for s in steps if s < step]
             then = f"trying checkpoint {older[0]}" if older else "no older checkpoint is left"
             warn(f"warning: skipped checkpoint {step} in {mngr.directory}: {e}; {then}")
-            _quiet_abandoned_reads()
+            gc.collect()  # the abandoned reads' coroutines go now, unprinted, not in the middle of training
             continue
         return state, step
     raise CheckpointError(
