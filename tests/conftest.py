@@ -12,6 +12,8 @@ The longest test files are handed out first, so that neither worker is left with
 import os
 import tempfile
 
+import pytest
+
 from hyperjax.train import headless
 
 # MuJoCo reads MUJOCO_GL once, at its first import (the test modules import it through Brax): a
@@ -56,3 +58,25 @@ def pytest_sessionfinish(session, exitstatus):
         import shutil
 
         shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+@pytest.fixture
+def two_ctrl_cs_in_first_save(monkeypatch):
+    """Makes the first ``checkpoint.save`` of the test start with two SIGINTs sent to this process
+    (the second would raise KeyboardInterrupt inside orbax's writers), then write. Yields the steps
+    saved, in order (``monkeypatch.undo()`` puts the real ``save`` back)."""
+    import signal  # noqa: PLC0415
+
+    from hyperjax.train import checkpoint  # noqa: PLC0415
+
+    real_save, calls = checkpoint.save, []
+
+    def save_under_fire(mngr, step, state, config):
+        calls.append(step)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        real_save(mngr, step, state, config)
+
+    monkeypatch.setattr(checkpoint, "save", save_under_fire)
+    yield calls

@@ -107,25 +107,15 @@ def test_interrupted_twice_then_resumed_equals_uninterrupted_run(tmp_path, monke
     assert _run(logdir, resume=True) == reference  # a finished run: restored, nothing recomputed
 
 
-def test_ctrl_c_twice_during_a_save_stops_after_it_saved(tmp_path, monkeypatch, reference):
+def test_ctrl_c_twice_during_a_save_stops_after_it_saved(tmp_path, monkeypatch, reference, two_ctrl_cs_in_first_save):
     """Two Ctrl-Cs while the first checkpoint is written wait for the write: the run stops with it complete."""
-    real_save, calls = checkpoint.save, []
-
-    def save_under_fire(mngr, step, state, config):
-        calls.append(step)
-        if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)
-        real_save(mngr, step, state, config)
-
-    monkeypatch.setattr(checkpoint, "save", save_under_fire)
     logdir = tmp_path / "a"
     with pytest.raises(maml_noise.Interrupted, match=r"^SIGINT: vanilla stopped after iteration 2, saved"):
         _run(logdir, stop_requests=runner.StopRequests)
-    assert calls == [6]  # iteration 2's measurement (2 + 4 meta-steps), saved once
+    assert two_ctrl_cs_in_first_save == [6]  # iteration 2's measurement (2 + 4 meta-steps), saved once
     assert checkpoint.manager(str(logdir / "checkpoints" / "vanilla")).all_steps() == [6]
     assert len(_csv(logdir / "noise.csv")) == 4
-    monkeypatch.setattr(checkpoint, "save", real_save)
+    monkeypatch.undo()  # the real checkpoint.save
     assert _run(logdir, resume=True) == reference
 
 

@@ -424,19 +424,10 @@ def test_time_based_checkpoints_between_step_based_ones(tmp_path):
     assert 1000 in steps and len(steps) == 2 and min(steps) % 1000 != 0, steps
 
 
-def test_ctrl_c_twice_during_a_save_stops_after_it_saved(tmp_path, monkeypatch):
+def test_ctrl_c_twice_during_a_save_stops_after_it_saved(tmp_path, two_ctrl_cs_in_first_save):
     """Two Ctrl-Cs while a checkpoint is written (the second would raise KeyboardInterrupt inside
     orbax's writers) wait for the write: the run stops with its checkpoint complete."""
-    real_save, calls = checkpoint.save, []
-
-    def save_under_fire(mngr, step, state, config):
-        calls.append(step)
-        if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)
-        real_save(mngr, step, state, config)
-
-    monkeypatch.setattr(checkpoint, "save", save_under_fire)
+    calls = two_ctrl_cs_in_first_save
     with pytest.raises(runner.Interrupted):
         runner.run("sac", _run(tmp_path, "a", total_steps=5000), _tiny_agent(), False)
     assert calls[0] == 1000 and calls[-1] < 5000
