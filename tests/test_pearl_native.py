@@ -140,25 +140,117 @@ def test_native_trainer_collects_the_budgets_and_repeats_itself():
         assert float(a[name][0]) == float(b[name][0]), name
 
 
-def test_a_stop_at_a_heartbeat_leaves_the_state_of_the_last_whole_iteration():
+# gradient steps enough for several calls of ``train_steps`` (a 1-step probe, then the rest)
+STOPPABLE = {**SMALL, "num_train_steps": 6}
+
+
+@pytest.fixture(scope="module")
+def stoppable():
+    """A native trainer of ``STOPPABLE`` and its reference: the state and metrics of two uninterrupted
+    iterations from ``init()`` (``(trainer, init, reference state, reference metrics)``)."""
+    trainer = _native(pearl.PEARLConfig(**STOPPABLE))
+    init = lambda: trainer.init(jax.random.key(0)[None])  # noqa: E731
+    reference, metrics = trainer.run_chunk(init(), 0, 2)
+    return trainer, init, reference, metrics
+
+
+def _stopped_at(trainer, text, call):
+    """``call()`` stopped at the heartbeat ``text``: ``(CallStopped, beats heard)``."""
+    heard = []
+    trainer.heartbeat.listen(lambda what: heard.append(what) or what == text)
+    try:
+        with pytest.raises(trainer_lib.CallStopped) as stopped:
+            call()
+    finally:
+        trainer.heartbeat.listen(None)
+    return stopped.value, heard
+
+
+def _assert_same_state(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_stop_at_a_heartbeat_leaves_the_state_of_the_last_whole_iteration(stoppable):
     """Host collection beats at every env step; a stop there ends the call with the state of its last
     whole iteration (the interrupted one's untouched), which trains on as if never stopped."""
-    trainer = _native(pearl.PEARLConfig(**SMALL))
-    init = lambda: trainer.init(jax.random.key(0)[None])  # noqa: E731
-    reference, _ = trainer.run_chunk(init(), 0, 2)
-    heard = []
-    beats = T + 2 * T  # the initial collection, then iteration 1: prior and posterior, each one trajectory long
-    trainer.heartbeat.listen(lambda what: heard.append(what) or len(heard) == beats + 3)
-    with pytest.raises(trainer_lib.CallStopped) as stopped:
-        trainer.run_chunk(init(), 0, 3)
-    trainer.heartbeat.listen(None)
+    trainer, init, reference, _ = stoppable
+    cut, heard = _stopped_at(
+        trainer, f"iteration 2: prior trajectories, env step 2/{T}", lambda: trainer.run_chunk(init(), 0, 3)
+    )
     assert heard[0] == f"initial collection: initial trajectories, env step 0/{T}", heard[0]
-    assert heard[-1] == f"iteration 2: prior trajectories, env step 2/{T}", heard[-1]
-    cut = stopped.value
+    assert "iteration 1: gradient steps 0/6" in heard and "iteration 1: gradient steps 1/6" in heard
     assert cut.steps == 1 and "q_loss" in cut.metrics
+    assert int(np.asarray(cut.state.pending)) == 0
     resumed, _ = trainer.run_chunk(cut.state, 1, 1)
-    for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(reference), strict=True):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_state(resumed, reference)
+
+
+def test_a_stop_in_the_gradient_steps_keeps_them_and_resumes_where_it_stopped(stoppable):
+    """A stop between calls of gradient steps ends the call with the iteration's data stored and the
+    steps run so far in the state, the rest pending; the next call runs them with the keys they would
+    have had (other call sizes than the uninterrupted run's) and gives its state and metrics."""
+    trainer, init, reference, metrics = stoppable
+    cut, heard = _stopped_at(trainer, "iteration 2: gradient steps 1/6", lambda: trainer.run_chunk(init(), 0, 2))
+    assert heard[-1] == "iteration 2: gradient steps 1/6"
+    assert cut.steps == 1 and "q_loss" in cut.metrics  # iteration 1 whole, iteration 2 in progress
+    assert int(np.asarray(cut.state.pending)) == 5
+    size = lambda state: int(np.asarray(state.replay.size).sum())  # noqa: E731
+    assert size(cut.state) == size(reference)  # iteration 2's data stored
+    resumed, last = trainer.run_chunk(cut.state, 1, 1)  # probe 1, then 4: the reference ran 1, then 5
+    assert int(np.asarray(resumed.pending)) == 0
+    _assert_same_state(resumed, reference)  # bitwise: every step the same compiled update
+    for name in pearl.METRICS:  # the reference's are means over its two iterations
+        both = (np.asarray(cut.metrics[name]) + np.asarray(last[name])) / 2
+        np.testing.assert_allclose(both, metrics[name], rtol=1e-5, err_msg=name)
+
+
+def test_gradient_steps_in_calls_of_any_size_are_trains_scan():
+    """``pend_training`` then ``train_steps`` in calls of 1, 2, 0 and 4 steps (one program) give
+    ``train``'s state and metrics: step ``i`` uses key ``i`` of the split, whatever the calls."""
+    config = pearl.PEARLConfig(**{**SMALL, "num_train_steps": 7})
+    native = pearl_host.NativePEARL(config, _spec("native"), 1, 400)
+    native.close()
+    fns = native.fns
+
+    def filled(key):  # both buffers of every training task hold 30 random transitions
+        state = fns.init(key)
+        leaves, tree = jax.tree.flatten(state.replay.data)
+        keys = jax.random.split(key, len(leaves))
+        shape = lambda x: (config.num_train_tasks, 30, *x.shape[2:])  # noqa: E731
+        data = jax.tree.unflatten(tree, [jax.random.normal(k, shape(x)) for k, x in zip(keys, leaves, strict=True)])
+        tasks, valid = jax.numpy.arange(config.num_train_tasks), jax.numpy.ones((config.num_train_tasks, 30), bool)
+        return state.replace(
+            replay=pearl.replay_lib.add_to_tasks(state.replay, tasks, data, valid),
+            context_replay=pearl.replay_lib.add_to_tasks(state.context_replay, tasks, data, valid),
+        )
+
+    copy = jax.jit(lambda s: jax.tree.map(lambda x: x.copy(), s))
+    state, key = filled(jax.random.key(0)), jax.random.key(5)
+    reference, metrics = jax.jit(fns.train)(copy(state), key)
+    stats = {"train_return": 1.5, "collect_steps": 80.0}
+    chunked = jax.jit(fns.pend_training)(state, key, stats)
+    train_steps = jax.jit(fns.train_steps)
+    for count in (1, 2, 0, 4):
+        chunked = train_steps(chunked, np.int32(count))
+    assert train_steps._cache_size() == 1  # one program for every count
+    assert int(chunked.pending) == 0
+    for name in ("params", "target_v", "opt_state"):
+        _assert_same_state(getattr(chunked, name), getattr(reference, name))  # bitwise, as measured
+    got = pearl.iteration_metrics(config, chunked.iteration_sums)
+    for name, value in metrics.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, err_msg=name)
+    assert {k: float(got[k]) for k in stats} == stats
+
+
+def test_the_mjx_trainer_refuses_a_state_stopped_in_its_gradient_steps():
+    """A native run stopped in an iteration's gradient steps resumes on the native path only."""
+    setting = trainer_lib.Setting(env=_spec("mjx"), num_seeds=1, eval_episodes=1, buffer_size=400)
+    trainer = pearl.make_trainer(pearl.PEARLConfig(**SMALL), setting)
+    state = trainer.init(jax.random.key(0)[None])
+    assert int(state.pending) == 0
+    with pytest.raises(ValueError, match="--backend=native"):
+        trainer.run_chunk(state.replace(pending=jax.numpy.int32(3)), 4, 1)
 
 
 def test_native_backend_is_the_default_on_a_cpu_and_mjx_stays_for_accelerators():

@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from brax.envs import base as brax_base
 
@@ -231,7 +232,14 @@ def learning_rates(config: PEARLConfig) -> dict[str, float]:
 class PEARLState:
     """Per seed. ``replay``: per-task RL buffers ``[P, capacity, ...]``; ``context_replay``: the
     per-task encoder buffers (``[P, max(initial, prior steps), ...]``). Tasks are drawn at init from
-    the run's key. Keys are raw key data (``rng()`` / ``eval_rng()`` wrap them)."""
+    the run's key. Keys are raw key data (``rng()`` / ``eval_rng()`` wrap them).
+
+    An iteration stopped in its gradient steps (the native path, ``agents/pearl_host.py``) is kept
+    in the state: its data stored, ``key`` advanced, ``pending`` (int32 ``[]``) gradient steps still
+    to run with the keys ``split(train_key, num_train_steps)[num_train_steps - pending:]``, and
+    ``iteration_sums`` (``{metric: []}``) its collection stats and the sums of the metrics of its
+    gradient steps so far (``Functions.train_steps``). ``pending`` is 0 between iterations.
+    """
 
     params: dict
     target_v: Any
@@ -242,6 +250,9 @@ class PEARLState:
     test_tasks: jax.Array
     key: jax.Array
     eval_key: jax.Array
+    train_key: jax.Array
+    pending: jax.Array
+    iteration_sums: dict
 
     def rng(self) -> jax.Array:
         return jax.random.wrap_key_data(self.key)
@@ -251,6 +262,13 @@ class PEARLState:
 
 
 METRICS = ("train_return", "collect_steps", "q_loss", "v_loss", "policy_loss", "kl", "z_variance", "entropy", "q")
+COLLECTION_STATS = ("train_return", "collect_steps")  # per iteration; the others are means over its gradient steps
+
+
+def iteration_metrics(config: PEARLConfig, sums: dict) -> dict:
+    """An iteration's metrics from its ``PEARLState.iteration_sums`` once its gradient steps are all
+    run: the collection stats as they are, the gradient steps' metrics as means (any leading axes)."""
+    return {k: v if k in COLLECTION_STATS else v / config.num_train_steps for k, v in sums.items()}
 
 
 def context_features(transitions: types.Transition) -> jax.Array:
@@ -324,6 +342,10 @@ class Functions(NamedTuple):
       initial_collection: ``state -> state``: ``num_initial_steps`` per training task, prior ``z``.
       collect: ``(state, key) -> (state, {"train_return", "collect_steps"})``: one iteration's data.
       train: ``(state, key) -> (state, metrics)``: ``num_train_steps`` gradient steps (a scan).
+      pend_training: ``(state, key, stats) -> state``: the iteration's gradient steps pending, from
+        ``key`` (``train``'s), its collection ``stats`` in ``iteration_sums``.
+      train_steps: ``(state, count) -> state``: the next ``count`` (<= ``pending``) of them, the same
+        keys and updates as ``train``'s scan; one program for every ``count``.
       gradient_step: ``(params, target_v, opt_state, replay, context_replay, train_contexts [P, ctx],
         key) -> (params, target_v, opt_state, metrics)``: one step (``sample`` then ``update``).
       sample: ``(replay, context_replay, train_contexts, key) -> data`` (``Losses``' data).
@@ -340,6 +362,8 @@ class Functions(NamedTuple):
     initial_collection: Callable
     collect: Callable
     train: Callable
+    pend_training: Callable
+    train_steps: Callable
     gradient_step: Callable
     sample: Callable
     update: Callable
@@ -499,6 +523,9 @@ def make_functions(
             test_tasks=tasks_of(k_test, config.num_test_tasks, family.sample_test),
             key=jax.random.key_data(k_run),
             eval_key=jax.random.key_data(k_eval),
+            train_key=jnp.zeros_like(jax.random.key_data(k_run)),
+            pending=jnp.zeros((), jnp.int32),
+            iteration_sums={k: jnp.zeros(()) for k in METRICS},
         )
 
     # --- acting -------------------------------------------------------------------------------
@@ -759,6 +786,39 @@ def make_functions(
         state = state.replace(params=params, target_v=target_v, opt_state=opt_state)
         return state, jax.tree.map(jnp.mean, metrics)
 
+    def pend_training(state: PEARLState, key, stats: dict) -> PEARLState:
+        """``num_train_steps`` gradient steps pending from ``key`` (``train``'s); ``stats``: the
+        iteration's collection stats, kept in ``iteration_sums`` with zero sums for the others."""
+        sums = {k: jnp.asarray(stats[k], jnp.float32) if k in stats else jnp.zeros(()) for k in METRICS}
+        pending = jnp.asarray(config.num_train_steps, jnp.int32)
+        return state.replace(train_key=jax.random.key_data(key), pending=pending, iteration_sums=sums)
+
+    def train_steps(state: PEARLState, count) -> PEARLState:
+        """The next ``count`` (int32 ``[]``, at most ``state.pending``) of the pending gradient steps:
+        step ``i = num_train_steps - pending + j`` uses key ``i`` of ``split(train_key, num_train_steps)``,
+        as ``train``'s scan; their metrics added to ``iteration_sums``. A ``fori_loop`` of run-time
+        length: one program for every ``count`` (keep ``count`` unbatched under ``vmap``)."""
+        train_contexts = oracle(state.train_tasks, context_pool(family.name, state.train_tasks, state.test_tasks))
+        keys = jax.random.split(jax.random.wrap_key_data(state.train_key), config.num_train_steps)
+        first = config.num_train_steps - state.pending
+
+        def body(j, carry):
+            params, target_v, opt_state, sums = carry
+            params, target_v, opt_state, metrics = gradient_step(
+                params, target_v, opt_state, state.replay, state.context_replay, train_contexts, keys[first + j]
+            )
+            return params, target_v, opt_state, {**sums, **{k: sums[k] + v for k, v in metrics.items()}}
+
+        carry = (state.params, state.target_v, state.opt_state, state.iteration_sums)
+        params, target_v, opt_state, sums = jax.lax.fori_loop(0, count, body, carry)
+        return state.replace(
+            params=params,
+            target_v=target_v,
+            opt_state=opt_state,
+            iteration_sums=sums,
+            pending=state.pending - count,
+        )
+
     # --- evaluation ---------------------------------------------------------------------------
 
     def eval_carry(key):
@@ -819,6 +879,8 @@ def make_functions(
         initial_collection,
         collect,
         train,
+        pend_training,
+        train_steps,
         gradient_step,
         sample,
         update,
@@ -911,6 +973,11 @@ def make_trainer(config: PEARLConfig, setting: trainer_lib.Setting) -> trainer_l
     eval_program = layout.program(evaluate_one, (0, None))
 
     def run_chunk(state, start_step, num_steps):
+        if np.asarray(state.pending).max() > 0:
+            raise ValueError(
+                f"this state stopped in iteration {start_step + 1}'s gradient steps on the native path: "
+                "resume it with --backend=native"
+            )
         if start_step == 0:
             state = initial_program(state)
         state, metrics = run_program(state, start_step, num_steps)

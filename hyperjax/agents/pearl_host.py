@@ -40,7 +40,12 @@ from hyperjax.train import trainer as trainer_lib
 
 
 class _Abandoned(Exception):
-    """A collection given up at a heartbeat, before it consumed its state."""
+    """A stop at a heartbeat: ``state`` the state to keep, or None in a collection (given up before
+    it consumed its state: the state it was given stands)."""
+
+    def __init__(self, state: pearl.PEARLState | None = None):
+        super().__init__("stopped at a heartbeat")
+        self.state = state
 
 
 class Launch(NamedTuple):
@@ -136,6 +141,8 @@ class NativePEARL:
     (storing and the gradient steps).
     """
 
+    CALL_SECONDS = 4.0  # the target length of one call of gradient steps (between heartbeats)
+
     def __init__(self, config: pearl.PEARLConfig, spec, num_seeds: int, capacity: int, threads: int | None = None):
         self.config, self.spec = config, spec
         self.layout = trainer_lib.SeedLayout(num_seeds)
@@ -176,10 +183,9 @@ class NativePEARL:
         def post_launch(params, tasks, rows, key):
             return progs.launch(params, tasks, rows, key, config.num_extra_rl_steps_posterior, posterior(params))
 
-        def finish(state, key, k_train, ids, phases):
+        def store(state, key, k_train, ids, phases):
             state, stats = parts.store(state, ids, phases)
-            state, metrics = fns.train(state, k_train)
-            return state.replace(key=jax.random.key_data(key)), {**metrics, **stats}
+            return fns.pend_training(state.replace(key=jax.random.key_data(key)), k_train, stats)
 
         def more(kind):
             return lambda params, tasks, rows, index, key: progs.more(
@@ -199,7 +205,8 @@ class NativePEARL:
             "act": p(functools.partial(progs.act, deterministic=False), (0, 0, 0, 0, None)),
             "act_deterministic": p(functools.partial(progs.act, deterministic=True), (0, 0, 0, 0, None)),
             "end": p(progs.end, (0, 0)),
-            "finish": p(finish, (0, 0, 0, 0, 0), donate=True),
+            "store": p(store, (0, 0, 0, 0, 0), donate=True),
+            "train_steps": p(fns.train_steps, (0, None), donate=True),
             "initial_store": p(parts.initial_store, (0, 0, 0), donate=True),
             "finite": p(lambda state: trainer_lib.all_finite((state.params, state.target_v)), 0),
             "eval_begin": p(self._eval_begin, (0, None)),
@@ -288,17 +295,43 @@ class NativePEARL:
             phases.append(self.phase("posterior", state.params, tasks, rows, first, k_more, name))
         return key, k_train, ids, phases
 
-    def iteration(self, state: pearl.PEARLState, name: str = "iteration") -> tuple[pearl.PEARLState, dict]:
-        """``pearl.iteration`` with the rollouts on the host: ``(state, metrics)`` (per seed).
+    def learn(self, state: pearl.PEARLState, name: str = "iteration") -> pearl.PEARLState:
+        """The state's pending gradient steps (``PEARLState.pending``), in calls of ``train_steps``
+        sized to about ``CALL_SECONDS`` each from the measured time per step (the first a 1-step
+        probe, each at most 10 times the last), the heartbeat beaten before each call ("iteration 3:
+        gradient steps 120/2000"). A stop there raises ``_Abandoned`` with the state so far (its
+        remaining steps pending)."""
+        total, count = self.config.num_train_steps, 1
+        pending = int(np.asarray(state.pending).max())  # every seed's: they step together
+        while pending > 0:
+            if self.heartbeat.beat(f"{name}: gradient steps {total - pending}/{total}"):
+                raise _Abandoned(state)
+            count = min(count, pending)
+            t0 = time.perf_counter()
+            state = jax.block_until_ready(self.programs["train_steps"](state, np.int32(count)))
+            elapsed = time.perf_counter() - t0
+            self.timings["learn"] += elapsed
+            pending -= count
+            count = int(min(10 * count, max(1, self.CALL_SECONDS * count / elapsed)))
+        return state
 
-        ``_Abandoned`` (a stop asked for at a heartbeat) comes before ``finish``, the one program that
-        consumes ``state``: the state given is then intact. The gradient steps are one call."""
-        g = self.programs
+    def metrics(self, state: pearl.PEARLState) -> dict:
+        """The last iteration's metrics (``pearl.iteration_metrics``), ``{name: [S]}`` on the host."""
+        sums = jax.device_get(self.layout.to_seeds(state.iteration_sums))
+        return pearl.iteration_metrics(self.config, sums)
+
+    def iteration(self, state: pearl.PEARLState, name: str = "iteration") -> tuple[pearl.PEARLState, dict]:
+        """``pearl.iteration`` with the rollouts on the host: ``(state, metrics)`` (``{name: [S]}``).
+
+        A stop at a heartbeat raises ``_Abandoned``: in the collection, before ``store`` (the first
+        program that consumes ``state``), with no state (the one given is intact); in the gradient
+        steps, with the state whose remaining steps are pending (``learn``)."""
         key, k_train, ids, phases = self.collect(state, name)
         t0 = time.perf_counter()
-        out = jax.block_until_ready(g["finish"](state, key, k_train, ids, phases))
+        state = jax.block_until_ready(self.programs["store"](state, key, k_train, ids, phases))
         self.timings["learn"] += time.perf_counter() - t0
-        return out
+        state = self.learn(state, name)
+        return state, self.metrics(state)
 
     # --- evaluation ---------------------------------------------------------------------------
 
@@ -388,16 +421,25 @@ def make_trainer(config: pearl.PEARLConfig, setting: trainer_lib.Setting) -> tra
 
     def run_chunk(state, start_step, num_steps):
         sums, done = None, 0
+
+        def add(metrics):
+            return metrics if sums is None else jax.tree.map(np.add, sums, metrics)
+
         try:
-            if start_step == 0:
+            pending = np.asarray(state.pending).max() > 0  # a call stopped in iteration start_step + 1's gradient steps
+            if start_step == 0 and not pending:
                 state = native.initial_collection(state)
-            for done in range(num_steps):
+            if pending:
+                state = native.learn(state, f"iteration {start_step + 1}")
+                sums, done = native.metrics(state), 1
+            while done < num_steps:
                 state, metrics = native.iteration(state, f"iteration {start_step + done + 1}")
-                metrics = jax.device_get(native.layout.to_seeds(metrics))
-                sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)
-        except _Abandoned:  # a stop at a heartbeat: the state after ``done`` whole iterations
-            # (never in a call from step 0: that is a run's first call, during which a signal ends the
-            # process at once (experiments/stops.py), so a stored initial collection is never redone)
+                sums, done = add(metrics), done + 1
+        except _Abandoned as stop:  # a stop at a heartbeat: ``done`` whole iterations, maybe part of the next
+            # (the part: in the state, its remaining gradient steps pending; never in a call from step 0:
+            # that is a run's first call, during which a signal ends the process at once (experiments/stops.py),
+            # so a stored initial collection is never redone)
+            state = state if stop.state is None else stop.state
             raise trainer_lib.CallStopped(state, done, summary(state, sums, done) if done else None) from None
         return state, summary(state, sums, num_steps)
 
