@@ -405,21 +405,12 @@ def figure(
     failed; the exit code is non-zero then. Each report's out dir gets a scale-labelled provenance.md.
     Bad settings (``--out`` a file, a sweep that cannot run) are one line and exit code 1, found by a
     ``--dry_run`` too; Ctrl-C is one line and 130."""
-    try:
+
+    def work() -> int:
         checks.folder(args.out, "--out")
         return _figure(args, fig, runs, folder, reports, title, note)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"error: {checks.os_error(e)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted: finished runs and checkpoints are kept; the same command goes on from there",
-            file=sys.stderr,
-        )
-        return 130
+
+    return checks.one_line_errors(work, "finished runs and checkpoints are kept; the same command goes on from there")
 
 
 def _figure(args, fig, runs, folder, reports, title, note) -> int:

@@ -8,6 +8,7 @@ use it without importing JAX.
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 
 def _nearest(path: str) -> str:
@@ -57,6 +58,22 @@ def output_file(path: str, flag: str, example: str) -> None:
         why = f"no permission to write {path}"
     if why:
         raise ValueError(f"{flag}={path} cannot be written: {why}")
+
+
+def one_line_errors(work: Callable[[], int | None], interrupted: str, refusals: tuple[type, ...] = ()) -> int:
+    """Runs a command's ``work`` and returns its exit code (its own, or 0 for None). A bad setting
+    (``ValueError`` or one of ``refusals``) or an ``OSError`` is one line (``error: ...``) and 1; Ctrl-C is
+    ``interrupted: <interrupted>`` (what is kept and how to go on) and 130."""
+    try:
+        return work() or 0
+    except (ValueError, *refusals) as e:
+        print(f"error: {e}", file=sys.stderr)
+    except OSError as e:
+        print(f"error: {os_error(e)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
+        return 130
+    return 1
 
 
 def os_error(e: OSError) -> str:

@@ -257,7 +257,8 @@ def main(argv) -> None:
     cli.prepare()
     flags_ = flags.FLAGS
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    try:
+
+    def work() -> None:
         config = ga.GradientConfig(num_states=flags_.num_states, num_actions=flags_.num_actions)
         if config.num_states < 1:
             raise ValueError(f"--num_states={config.num_states} is out of range: it must be >= 1")
@@ -282,23 +283,17 @@ def main(argv) -> None:
             command = "python -m hyperjax.experiments.gradient_accuracy " + " ".join(sys.argv[1:])
             with open(os.path.join(flags_.out, "gradient_accuracy.md"), "w") as f:
                 f.write(table(summary, flags_.run, seconds, command))
-    except (ValueError, checkpoint.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as e:
-        print(f"error: {checks.os_error(e)}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted: the snapshots analysed so far are kept in each run's gradient_accuracy.csv; "
-            "the same command goes on from there",
-            file=sys.stderr,
-        )
-        sys.exit(130)
-    analysed = sum(len(t) for t in seconds.values())
-    print(f"{analysed} snapshot(s) analysed; the per-state values in each run's {CSV_NAME}", file=sys.stderr)
-    if flags_.out:
-        print(f"figure and table in {flags_.out}/gradient_accuracy.{{png,md}}")
+
+        analysed = sum(len(t) for t in seconds.values())
+        print(f"{analysed} snapshot(s) analysed; the per-state values in each run's {CSV_NAME}", file=sys.stderr)
+        if flags_.out:
+            print(f"figure and table in {flags_.out}/gradient_accuracy.{{png,md}}")
+
+    interrupted = (
+        "the snapshots analysed so far are kept in each run's gradient_accuracy.csv; "
+        "the same command goes on from there"
+    )
+    sys.exit(checks.one_line_errors(work, interrupted, refusals=(checkpoint.CheckpointError,)))
 
 
 if __name__ == "__main__":

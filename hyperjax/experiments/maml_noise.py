@@ -97,7 +97,8 @@ def settings_from_flags() -> tuple[Settings, list[str], dict]:
 def main(argv):
     del argv
     cli.prepare()
-    try:
+
+    def work() -> int:
         s, _, configs = settings_from_flags()
         logdir = s.logdir or os.path.join("runs", f"maml_noise_{s.env}_seed{s.seed}")
         checks.folder(logdir, "--logdir")
@@ -115,21 +116,17 @@ def main(argv):
                 s.backend, resume=resume, checkpoint_minutes=s.checkpoint_minutes,
                 stop_requests=runner.StopRequests,
             )  # fmt: skip
+        except maml_noise.Interrupted as e:  # a signal, acted on at a safe point: what was saved, how to go on
+            print(("\n" if sys.stderr.isatty() else "") + str(e), file=sys.stderr)
+            return 130
         finally:
             lock.release()
-    except (ValueError, checkpoint.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as e:
-        print(f"error: {checks.os_error(e)}", file=sys.stderr)
-        sys.exit(1)
-    except maml_noise.Interrupted as e:
-        print(("\n" if sys.stderr.isatty() else "") + str(e), file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:  # a second Ctrl-C (or one while compiling): out at once
-        print("\ninterrupted: stopped at once; --resume continues from the last complete checkpoint", file=sys.stderr)
-        sys.exit(130)
-    print(f"table, plot and values in {logdir}")
+        print(f"table, plot and values in {logdir}")
+        return 0
+
+    # a second Ctrl-C (or one while compiling) is out at once
+    interrupted = "stopped at once; --resume continues from the last complete checkpoint"
+    sys.exit(checks.one_line_errors(work, interrupted, refusals=(checkpoint.CheckpointError,)))
 
 
 if __name__ == "__main__":

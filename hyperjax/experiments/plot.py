@@ -321,22 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     def warn(message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
-    try:
+    def work() -> int:
         checks.folder(args.out, "--out")
         groups = aggregate.load_groups(args.paths)
         if not groups:
             raise ValueError("the run directories found hold no evaluation")
         os.makedirs(args.out, exist_ok=True)
         return _write(args, groups, command, warn)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"error: {checks.os_error(e)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: the outputs written so far are in --out", file=sys.stderr)
-        return 130
+
+    return checks.one_line_errors(work, "the outputs written so far are in --out")
 
 
 def _write(args, groups, command: str, warn) -> int:

@@ -53,9 +53,7 @@ class Lock:
             self._file.seek(0)
             holder = self._file.read().strip() or "another process"
             self._file.close()
-            raise ValueError(
-                f"{logdir} is in use by {holder}; wait for it to end or choose another --logdir"
-            ) from None
+            raise ValueError(f"{logdir} is in use by {holder}; wait for it to end or choose another --logdir") from None
         self._file.seek(0)
         self._file.truncate()
         started = time.strftime("%Y-%m-%d %H:%M:%S")
