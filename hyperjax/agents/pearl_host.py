@@ -14,8 +14,17 @@ the policy (with each trajectory's ``z``) one jitted call for all envs per env s
    rollouts, ``add`` (``Parts.phase_add``); then ``end`` (``Parts.phase_end``).
 
 An iteration is ``begin`` (the keys of ``pearl.iteration``, ``Parts.draw``), the prior phase, the
-posterior phase, then ``finish``: ``Parts.store`` and the ``num_train_steps`` gradient steps
-(``Functions.train``, one scan, as on the MJX path). The evaluation is ``Functions.evaluate``'s loop
+posterior phase, ``store`` (``Parts.store``; the state's key advances and the ``num_train_steps``
+gradient steps become pending: ``Functions.pend_training``), then the gradient steps in calls of
+``train_steps`` (``Functions.train_steps``: one program, a ``fori_loop`` of run-time length, step
+``i`` on key ``i`` of ``Functions.train``'s split, bitwise the MJX path's scan), each call sized
+to about ``NativePEARL.CALL_SECONDS`` from the measured time per step (a 1-step probe first), the
+heartbeat beaten between calls ("iteration 3: gradient steps 120/2000"). A stop at a heartbeat
+keeps everything: in a collection it comes before ``store`` consumes the state (the state given
+stands); in the gradient steps the state holds the iteration's data, the steps done and the rest
+pending (``PEARLState.pending``, ``train_key``, ``iteration_sums``), ``CallStopped`` carries it,
+and the next call from it runs the rest first (completing the iteration, its first step) with
+the keys and metric sums they would have had. The evaluation is ``Functions.evaluate``'s loop
 with the trajectories on the host (``eval_choose``, host rollouts, ``eval_record``, a task's loop
 state kept once it has its budget, as the vmapped ``while_loop`` keeps it). From the same state the
 episodes start where the MJX path's start and sample the same noise; only the engine differs
@@ -23,6 +32,7 @@ episodes start where the MJX path's start and sample the same noise; only the en
 """
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -141,7 +151,8 @@ class NativePEARL:
     (storing and the gradient steps).
     """
 
-    CALL_SECONDS = 4.0  # the target length of one call of gradient steps (between heartbeats)
+    CALL_SECONDS = 4.0  # the target length of one call of gradient steps
+    BEAT_SECONDS = 1.0  # while a call of gradient steps runs, the heartbeat's period
 
     def __init__(self, config: pearl.PEARLConfig, spec, num_seeds: int, capacity: int, threads: int | None = None):
         self.config, self.spec = config, spec
@@ -298,22 +309,41 @@ class NativePEARL:
     def learn(self, state: pearl.PEARLState, name: str = "iteration") -> pearl.PEARLState:
         """The state's pending gradient steps (``PEARLState.pending``), in calls of ``train_steps``
         sized to about ``CALL_SECONDS`` each from the measured time per step (the first a 1-step
-        probe, each at most 10 times the last), the heartbeat beaten before each call ("iteration 3:
-        gradient steps 120/2000"). A stop there raises ``_Abandoned`` with the state so far (its
-        remaining steps pending)."""
+        probe, each at most 10 times the last), the heartbeat beaten before each call and every
+        ``BEAT_SECONDS`` while one runs ("iteration 3: gradient steps 120/2000": the steps done).
+        A stop asked for at a beat raises ``_Abandoned`` once the running call (if any) has
+        returned, with the state so far (its remaining steps pending)."""
         total, count = self.config.num_train_steps, 1
         pending = int(np.asarray(state.pending).max())  # every seed's: they step together
         while pending > 0:
-            if self.heartbeat.beat(f"{name}: gradient steps {total - pending}/{total}"):
+            what = f"{name}: gradient steps {total - pending}/{total}"
+            if self.heartbeat.beat(what):
                 raise _Abandoned(state)
             count = min(count, pending)
             t0 = time.perf_counter()
-            state = jax.block_until_ready(self.programs["train_steps"](state, np.int32(count)))
+            state = self.programs["train_steps"](state, np.int32(count))  # dispatched; runs meanwhile
+            stop = self._wait(state, what)
             elapsed = time.perf_counter() - t0
             self.timings["learn"] += elapsed
             pending -= count
+            if stop and pending > 0:
+                raise _Abandoned(state)
             count = int(min(10 * count, max(1, self.CALL_SECONDS * count / elapsed)))
         return state
+
+    def _wait(self, out, what: str) -> bool:
+        """Blocks until ``out`` (a dispatched program's outputs) is computed, beating the heartbeat
+        (``what``) every ``BEAT_SECONDS`` meanwhile (a step of the hyper model takes ~10 s on
+        2 cores): True when a beat asked to stop."""
+        waiter = threading.Thread(target=jax.block_until_ready, args=(out,), daemon=True)
+        waiter.start()
+        stop = False
+        waiter.join(self.BEAT_SECONDS)
+        while waiter.is_alive():
+            stop = self.heartbeat.beat(what) or stop
+            waiter.join(self.BEAT_SECONDS)
+        jax.block_until_ready(out)  # at once now; raises here what the program raised
+        return stop
 
     def metrics(self, state: pearl.PEARLState) -> dict:
         """The last iteration's metrics (``pearl.iteration_metrics``), ``{name: [S]}`` on the host."""

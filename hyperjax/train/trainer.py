@@ -55,8 +55,11 @@ class Trainer(NamedTuple):
 
 
 class CallStopped(Exception):
-    """A call cut short at a heartbeat: ``state`` after the call's first ``steps`` steps (0: the state
-    it was given, untouched) and ``metrics`` over them (as ``run_chunk``'s; None when ``steps`` is 0)."""
+    """A call cut short at a heartbeat: ``state`` after the call's first ``steps`` steps and ``metrics``
+    over them (as ``run_chunk``'s; None when ``steps`` is 0). A trainer may keep part of the next step
+    in ``state`` (PEARL's native path: an iteration's data and some of its gradient steps), which its
+    next call from that state finishes first; otherwise, with ``steps`` 0, ``state`` is the state it
+    was given, untouched."""
 
     def __init__(self, state, steps: int, metrics: dict | None):
         super().__init__(f"training call stopped after {steps} step(s)")
