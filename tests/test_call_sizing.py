@@ -1,8 +1,11 @@
 """The runner's calls stay near their target length when the cost of a step changes (updates begin)."""
 
 import dataclasses
+import os
 import time
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from hyperjax.agents import base, registry
@@ -117,3 +120,46 @@ def test_a_host_stepped_call_shows_progress_and_stops_at_a_heartbeat(tmp_path, m
 
     result = runner.run("count", dataclasses.replace(run, resume=True), CountConfig(), False)
     assert result["step"] == 20 and float(result["returns"][0]) == 20.0  # as an uninterrupted run ends
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_a_stop_within_a_step_replaces_that_steps_checkpoint(tmp_path, monkeypatch, partial):
+    """A call from a checkpointed step, stopped before its first step ended with part of that step in
+    its state (PEARL's native path stopped in an iteration's gradient steps), checkpoints that state in
+    place of the step's checkpoint: nothing done is lost. Without a part, the checkpoint stands."""
+    from hyperjax.train import checkpoint
+    from hyperjax.train import trainer as trainer_lib
+
+    def stopping_trainer(config, setting):
+        trainer = _count_trainer(config, setting)
+
+        def run_chunk(state, step, num_steps):
+            half_done = {**state, "total": state["total"] + 0.5}  # half of step `step + 1`
+            raise trainer_lib.CallStopped(half_done if partial else state, 0, None, partial=partial)
+
+        return trainer._replace(run_chunk=run_chunk, heartbeat=trainer_lib.Heartbeat())
+
+    def algorithm(make_trainer):
+        return base.Algorithm(
+            name="count",
+            config=CountConfig,
+            make_trainer=make_trainer,
+            first_update=lambda config: 0,
+            check=lambda config, setting: None,
+            run_name=lambda config: "host",
+            presets={"paper": {}},
+        )
+
+    run = runner.RunConfig(
+        env="pendulum", total_steps=2, eval_every=2, checkpoint_every=2, eval_episodes=1, logdir=str(tmp_path / "c")
+    )
+    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm(_count_trainer))
+    runner.run("count", run, CountConfig(), False)  # checkpoint 2: total 2
+    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm(stopping_trainer))
+    with pytest.raises(runner.Interrupted) as stop:
+        runner.run("count", dataclasses.replace(run, total_steps=4, resume=True), CountConfig(), False)
+    assert stop.value.step == 2
+    mngr = checkpoint.manager(os.path.join(run.logdir, "checkpoints"))
+    assert mngr.all_steps() == [2]
+    abstract = {"total": jax.ShapeDtypeStruct((), jnp.float32), "key": jax.ShapeDtypeStruct((2,), jnp.uint32)}
+    assert float(checkpoint.restore(mngr, 2, abstract)["total"]) == (2.5 if partial else 2.0)

@@ -470,7 +470,8 @@ def make_trainer(config: pearl.PEARLConfig, setting: trainer_lib.Setting) -> tra
             # that is a run's first call, during which a signal ends the process at once (experiments/stops.py),
             # so a stored initial collection is never redone)
             state = state if stop.state is None else stop.state
-            raise trainer_lib.CallStopped(state, done, summary(state, sums, done) if done else None) from None
+            metrics = summary(state, sums, done) if done else None
+            raise trainer_lib.CallStopped(state, done, metrics, partial=stop.state is not None) from None
         return state, summary(state, sums, num_steps)
 
     return trainer_lib.Trainer(

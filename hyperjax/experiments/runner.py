@@ -349,9 +349,9 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
             while step < run.total_steps:
                 num_steps = calls.next_call(plan, sizing, step)
                 t0 = time.perf_counter()
-                state, metrics, num_steps = _call(trainer, state, step, num_steps)
-                if not num_steps:  # a stop cut the call short before its first step: its input state stands
-                    _stop_now(store, state, step, stop)
+                state, metrics, num_steps, partial = _call(trainer, state, step, num_steps)
+                if not num_steps:  # a stop cut the call short before its first step ended
+                    _stop_now(store, state, step, stop, partial)
                 metrics = distributed.to_host(metrics)
                 elapsed = time.perf_counter() - t0
                 _check_finite(metrics, step, num_steps, store)
@@ -378,19 +378,24 @@ def _train(algo: str, run_config: RunConfig, agent_config, logdir: str, verbose:
 
 
 def _call(trainer: trainer_lib.Trainer, state, step: int, num_steps: int):
-    """One training call: ``(state, metrics, steps done)``, fewer steps than asked when a stop request
-    cut a host-stepped call short at a heartbeat (``trainer_lib.CallStopped``)."""
+    """One training call: ``(state, metrics, steps done, partial)``, fewer steps than asked when a stop
+    request cut a host-stepped call short at a heartbeat (``trainer_lib.CallStopped``; ``partial``: the
+    state holds part of the next step too)."""
     try:
         state, metrics = trainer.run_chunk(state, step, num_steps)
-        return state, metrics, num_steps
+        return state, metrics, num_steps, False
     except trainer_lib.CallStopped as cut:
-        return cut.state, cut.metrics, cut.steps
+        return cut.state, cut.metrics, cut.steps, cut.partial
 
 
-def _stop_now(store: saves.Saves, state, step: int, stop: stops.StopRequests):
-    """A stop before a call's first step completed: checkpoint ``state`` (unless step's is saved), stop."""
-    if store.last_step != step:
-        saves.checkpoint_if_due(store, state, step, now=True)
+def _stop_now(store: saves.Saves, state, step: int, stop: stops.StopRequests, partial: bool):
+    """A stop before a call's first step ended: checkpoint ``state`` (the call's input, unless step's
+    checkpoint holds it already; or, ``partial``, that plus part of the next step, replacing step's
+    checkpoint), then stop."""
+    if partial:
+        saves.checkpoint_now(store, state, step, replace=True)
+    elif store.last_step != step:
+        saves.checkpoint_now(store, state, step)
     raise Interrupted(step, stop.signal_name or "a signal")
 
 

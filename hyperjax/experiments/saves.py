@@ -59,6 +59,12 @@ def timed_out(saves: Saves) -> bool:
 def checkpoint_if_due(saves: Saves, state, step: int, now: bool) -> None:
     """Checkpoints at a ``checkpoint_every`` step, at the end, or ``now`` (timed out, stopping)."""
     if step % saves.checkpoint_every == 0 or step == saves.total_steps or now:
-        with saves.shielded():
-            checkpoint.save(saves.checkpoints, step, state, saves.config)
-        saves.last_step, saves.last_time = step, time.perf_counter()
+        checkpoint_now(saves, state, step)
+
+
+def checkpoint_now(saves: Saves, state, step: int, replace: bool = False) -> None:
+    """Checkpoints ``state`` as step ``step`` (``replace``: in place of a checkpoint of that step; see
+    ``checkpoint.save``)."""
+    with saves.shielded():
+        checkpoint.save(saves.checkpoints, step, state, saves.config, replace=replace)
+    saves.last_step, saves.last_time = step, time.perf_counter()

@@ -65,8 +65,14 @@ def _savable(x):
     return jax.random.key_data(x) if _is_key(x) else x
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state, config: dict) -> None:
-    """Writes ``state`` and ``config`` as checkpoint ``step`` and waits until it is complete."""
+def save(mngr: ocp.CheckpointManager, step: int, state, config: dict, replace: bool = False) -> None:
+    """Writes ``state`` and ``config`` as checkpoint ``step`` and waits until it is complete.
+
+    ``replace``: a checkpoint of ``step`` that exists is deleted first (a state that went on within
+    the step, e.g. PEARL's iteration stopped in its gradient steps); a process killed during that write
+    falls back on the checkpoint before it."""
+    if replace and step in mngr.all_steps():
+        mngr.delete(step)
     paths, leaves = _paths_and_leaves(state)
     # orbax names arrays by their dict keys; tree paths hold characters it would split on, so the
     # arrays go by position and the ``structure`` item maps each position to its path and shape

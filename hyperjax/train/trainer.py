@@ -56,14 +56,15 @@ class Trainer(NamedTuple):
 
 class CallStopped(Exception):
     """A call cut short at a heartbeat: ``state`` after the call's first ``steps`` steps and ``metrics``
-    over them (as ``run_chunk``'s; None when ``steps`` is 0). A trainer may keep part of the next step
-    in ``state`` (PEARL's native path: an iteration's data and some of its gradient steps), which its
-    next call from that state finishes first; otherwise, with ``steps`` 0, ``state`` is the state it
-    was given, untouched."""
+    over them (as ``run_chunk``'s; None when ``steps`` is 0). ``partial``: ``state`` also holds part of
+    the next step (PEARL's native path: an iteration's data and some of its gradient steps), which the
+    next call from that state finishes first; the runner then checkpoints it even where a checkpoint
+    of step ``start + steps`` exists. Otherwise, with ``steps`` 0, ``state`` is the state it was given,
+    untouched."""
 
-    def __init__(self, state, steps: int, metrics: dict | None):
+    def __init__(self, state, steps: int, metrics: dict | None, partial: bool = False):
         super().__init__(f"training call stopped after {steps} step(s)")
-        self.state, self.steps, self.metrics = state, steps, metrics
+        self.state, self.steps, self.metrics, self.partial = state, steps, metrics, partial
 
 
 class Heartbeat:
