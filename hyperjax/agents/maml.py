@@ -22,7 +22,10 @@ The ``paper`` preset (the ``MAMLConfig`` defaults) is what the authors' code ran
 Three policies (``POLICIES``), all Gaussian with a state-independent log-std and no tanh (the
 env clips actions to [-1, 1]): ``vanilla`` (MLP on the state), ``context`` (MLP on [state, oracle
 context]) and ``hyper`` (the context is the hypernetwork's meta variable; its primary network
-runs once per task, and the generated weights run on all of the task's states).
+runs once per task, and the generated weights run on all of the task's states). The hyper policy's
+inner step is taken in closed form (``MetaPolicy.adapted_weights``, ``maml_adapt``): its primary
+network and heads see one input per task, so each Dense layer's step is a rank-one update that never
+forms an adapted copy of the ~13.5M hypernetwork parameters per task.
 
 Shapes: per seed, a meta-batch of ``M`` tasks x ``E`` episodes x ``T`` steps.
 """
@@ -39,7 +42,7 @@ from brax.envs import base as brax_base
 from brax.envs.wrappers import training as brax_wrappers
 
 from hyperjax import config as cfg
-from hyperjax.agents import base, pg, trpo
+from hyperjax.agents import base, maml_adapt, pg, trpo
 from hyperjax.envs import meta, registry
 from hyperjax.nn import hyper, policies
 from hyperjax.train import rollout as rollout_lib
@@ -111,11 +114,16 @@ class MetaPolicy(NamedTuple):
         (the hyper policy's generated dynamic network; the MLPs' parameters and context),
         differentiable in ``params``.
       dist: ``(weights, obs [B, obs]) -> (mean [B, act], log_std [B, act])``.
+      adapted_weights: optional ``(params, context [ctx], loss, lr, second_order) -> weights``:
+        ``task_weights`` at ``params - lr grad loss(task_weights(params, context))`` (one inner SGD
+        step, ``adapt``; ``loss``: ``weights -> []``) computed without the stepped ``params``. The
+        hyper policy's (``maml_adapt.sgd_step_outputs``); None: ``adapt`` then ``task_weights``.
     """
 
     init: Callable[[jax.Array], Any]
     task_weights: Callable[[Any, jax.Array], Any]
     dist: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
+    adapted_weights: Callable[..., Any] | None = None
 
 
 def make_policy(config: MAMLConfig, obs_size: int, action_size: int, context_size: int) -> MetaPolicy:
@@ -138,7 +146,12 @@ def make_policy(config: MAMLConfig, obs_size: int, action_size: int, context_siz
             layers, log_std = weights
             return hyper.apply_dynamic(layers, obs), jnp.broadcast_to(log_std, (obs.shape[0], action_size))
 
-        return MetaPolicy(init, task_weights, dist)
+        def adapted_weights(params, context, loss, lr, second_order):
+            return maml_adapt.sgd_step_outputs(
+                lambda p: task_weights(p, context), params, loss, lr, second_order, modules_at=("hyper",)
+            )
+
+        return MetaPolicy(init, task_weights, dist, adapted_weights)
 
     module = policies.ContextMLPPolicy(action_size, hidden_sizes=tuple(config.hidden_sizes))
     width = context_size if config.policy == "context" else 0  # vanilla: an empty context
@@ -240,11 +253,16 @@ def _flat(episodes: Episodes) -> tuple[jax.Array, jax.Array, jax.Array, jax.Arra
     )
 
 
+def weights_loss(policy: MetaPolicy, weights, episodes: Episodes) -> jax.Array:
+    """REINFORCE of the policy running ``weights``: ``-mean over valid steps of log pi(a|s) * A``."""
+    obs, action, advantage, mask = _flat(episodes)
+    mean, log_std = policy.dist(weights, obs)
+    return -pg.weighted_mean(pg.gaussian_log_prob(mean, log_std, action) * advantage, mask)
+
+
 def inner_loss(policy: MetaPolicy, params, context: jax.Array, episodes: Episodes) -> jax.Array:
     """REINFORCE: ``-mean over valid steps of log pi(a|s, c) * A``."""
-    obs, action, advantage, mask = _flat(episodes)
-    mean, log_std = policy.dist(policy.task_weights(params, context), obs)
-    return -pg.weighted_mean(pg.gaussian_log_prob(mean, log_std, action) * advantage, mask)
+    return weights_loss(policy, policy.task_weights(params, context), episodes)
 
 
 def adapt(policy: MetaPolicy, params, context, episodes: Episodes, lr: float, second_order: bool = False):
@@ -259,6 +277,16 @@ def adapt(policy: MetaPolicy, params, context, episodes: Episodes, lr: float, se
     return jax.tree.map(lambda p, g: p - lr * g, params, grads)
 
 
+def adapted_weights(policy: MetaPolicy, params, context, episodes: Episodes, lr: float, second_order: bool = False):
+    """``task_weights(adapt(policy, params, context, episodes, lr, second_order), context)``: the
+    weights the adapted policy runs with on the task, by ``policy.adapted_weights`` where it has one
+    (the hyper policy: equal to rounding, without the adapted copy of ``params``)."""
+    if policy.adapted_weights is None:
+        return policy.task_weights(adapt(policy, params, context, episodes, lr, second_order), context)
+    loss = functools.partial(weights_loss, policy, episodes=episodes)
+    return policy.adapted_weights(params, context, loss, lr, second_order)
+
+
 def outer_loss_and_kl(policy: MetaPolicy, params, context, pre: Episodes, post: Episodes, old, lr, second_order):
     """One task's post-adaptation TRPO surrogate and ``KL(adapted || old)``, both means over valid steps.
 
@@ -266,9 +294,8 @@ def outer_loss_and_kl(policy: MetaPolicy, params, context, pre: Episodes, post: 
     The KL's order is the authors' (``kl_divergence(pi, old_pi)``); its Hessian at ``old`` is the
     Fisher matrix either way.
     """
-    adapted = adapt(policy, params, context, pre, lr, second_order)
     obs, action, advantage, mask = _flat(post)
-    mean, log_std = policy.dist(policy.task_weights(adapted, context), obs)
+    mean, log_std = policy.dist(adapted_weights(policy, params, context, pre, lr, second_order), obs)
     old_mean, old_log_std = jax.lax.stop_gradient(old)
     log_ratio = pg.gaussian_log_prob(mean, log_std, action) - pg.gaussian_log_prob(old_mean, old_log_std, action)
     loss = -pg.weighted_mean(jnp.exp(log_ratio) * advantage, mask)
@@ -433,8 +460,7 @@ def make_functions(
         pre = process(
             collect_episodes(task_env, policy, weights, k_pre, episodes, length), config.gamma, config.gae_lambda
         )
-        adapted = adapt(policy, params, context, pre, lr)
-        post_weights = policy.task_weights(adapted, context)
+        post_weights = adapted_weights(policy, params, context, pre, lr)
         trajectory = collect_episodes(task_env, policy, post_weights, k_post, episodes, length)
         baseline = None if config.refit_baseline else pre.baseline  # the authors': fitted on pre
         post = process(trajectory, config.gamma, config.gae_lambda, baseline)
