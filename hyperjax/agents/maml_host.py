@@ -8,7 +8,7 @@ iteration, as programs (each jitted, vmapped over seeds by the run's ``SeedLayou
    the pre-adaptation weights (``MetaPolicy.task_weights``), start states and action noise
    (``meta_host.plan``);
 2. host: ``T`` env steps of every task's episodes, each one ``act`` call for all envs;
-3. ``adapt``: ``maml.process`` (baseline, GAE), the inner step, the post-adaptation weights,
+3. ``adapt``: ``maml.process`` (baseline, GAE), the post-adaptation weights (``maml.adapted_weights``),
    start states and noise;
 4. host: the post-adaptation episodes;
 5. ``learn``: ``maml.process`` of them (with the pre-adaptation baseline, or refitted), the
@@ -103,8 +103,7 @@ def make_programs(config: maml.MAMLConfig, env: native_meta.MetaVecEnv, policy: 
     def adapt(params, plan: Plan, trajectory):
         episodes = trajectory.obs.shape[1]
         pre = jax.vmap(lambda tr: maml.process(tr, config.gamma, config.gae_lambda))(trajectory)
-        adapted = jax.vmap(lambda c, e: maml.adapt(policy, params, c, e, lr), (0, 0))(plan.contexts, pre)
-        weights = jax.vmap(policy.task_weights)(adapted, plan.contexts)
+        weights = jax.vmap(lambda c, e: maml.adapted_weights(policy, params, c, e, lr))(plan.contexts, pre)
         post_starts = starts(jax.random.wrap_key_data(plan.post_keys), episodes)
         return pre, plan._replace(weights=weights, starts=post_starts)
 
