@@ -71,12 +71,12 @@ def two_ctrl_cs_in_first_save(monkeypatch):
 
     real_save, calls = checkpoint.save, []
 
-    def save_under_fire(mngr, step, state, config):
+    def save_under_fire(mngr, step, state, config, **kwargs):
         calls.append(step)
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
-        real_save(mngr, step, state, config)
+        real_save(mngr, step, state, config, **kwargs)
 
     monkeypatch.setattr(checkpoint, "save", save_under_fire)
     yield calls

@@ -46,8 +46,10 @@ def _tables() -> dict[str, list[re.Match]]:
 
 def _same(documented, actual) -> bool:
     if isinstance(actual, (list, tuple)):
-        return isinstance(documented, (list, tuple)) and len(documented) == len(actual) and all(
-            _same(d, a) for d, a in zip(documented, actual)
+        return (
+            isinstance(documented, (list, tuple))
+            and len(documented) == len(actual)
+            and all(_same(d, a) for d, a in zip(documented, actual))
         )
     if isinstance(actual, float) or isinstance(documented, float):
         return isinstance(documented, (int, float)) and math.isclose(documented, actual, rel_tol=1e-9)

@@ -261,6 +261,10 @@ def test_learns_point_navigation(tmp_path, model):
     assert result["step"] == 30 and (tmp_path / "curve.png").exists()
 
 
+# ~45 s on 2 cores; by default PEARLState's round trip through a checkpoint and an exact resume are
+# tested on the native path (tests/test_pearl_native.py: stopped mid-iteration, resumed bitwise) and
+# the runner's resume on SAC/TD3 (tests/test_training.py)
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tmp_path):
     """Two iterations, then --resume to three: bitwise the state of three uninterrupted iterations
     (buffers, task pools and keys included; the initial collection is not repeated)."""
