@@ -15,6 +15,21 @@ from tests.test_registry import CountConfig, _count_trainer
 RANDOM_STEP_S, UPDATE_STEP_S, FIRST_UPDATE = 1e-4, 1e-2, 3000  # updates cost 100x a random-action step
 
 
+def _register(monkeypatch, make_trainer, first_update: int = 0) -> None:
+    """Registers the toy counting algorithm as ``count`` with ``make_trainer`` (a ``_count_trainer``
+    variant) for this test."""
+    algorithm = base.Algorithm(
+        name="count",
+        config=CountConfig,
+        make_trainer=make_trainer,
+        first_update=lambda config: first_update,
+        check=lambda config, setting: None,
+        run_name=lambda config: "count",
+        presets={"paper": {}},
+    )
+    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm)
+
+
 def test_no_call_runs_far_past_its_target_when_updates_begin(tmp_path, monkeypatch):
     calls = []
 
@@ -30,16 +45,7 @@ def test_no_call_runs_far_past_its_target_when_updates_begin(tmp_path, monkeypat
 
         return trainer._replace(run_chunk=run_chunk)
 
-    algorithm = base.Algorithm(
-        name="count",
-        config=CountConfig,
-        make_trainer=slow_trainer,
-        first_update=lambda config: FIRST_UPDATE,
-        check=lambda config, setting: None,
-        run_name=lambda config: "slow",
-        presets={"paper": {}},
-    )
-    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm)
+    _register(monkeypatch, slow_trainer, first_update=FIRST_UPDATE)
     monkeypatch.setattr(runner, "CALL_SECONDS", 0.2)
     run = runner.RunConfig(env="pendulum", total_steps=3300, eval_every=3300, checkpoint_every=3300, eval_episodes=1)
     runner.run("count", dataclasses.replace(run, logdir=str(tmp_path / "c")), CountConfig(), False)
@@ -84,16 +90,7 @@ def test_a_host_stepped_call_shows_progress_and_stops_at_a_heartbeat(tmp_path, m
 
         return trainer._replace(run_chunk=run_chunk, heartbeat=heartbeat)
 
-    algorithm = base.Algorithm(
-        name="count",
-        config=CountConfig,
-        make_trainer=host_trainer,
-        first_update=lambda config: 0,
-        check=lambda config, setting: None,
-        run_name=lambda config: "host",
-        presets={"paper": {}},
-    )
-    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm)
+    _register(monkeypatch, host_trainer)
     monkeypatch.setattr(runner, "CALL_SECONDS", 2.0)
     monkeypatch.setattr(runner, "BEAT_SECONDS", 0.3)
     run = runner.RunConfig(
@@ -139,23 +136,12 @@ def test_a_stop_within_a_step_replaces_that_steps_checkpoint(tmp_path, monkeypat
 
         return trainer._replace(run_chunk=run_chunk, heartbeat=trainer_lib.Heartbeat())
 
-    def algorithm(make_trainer):
-        return base.Algorithm(
-            name="count",
-            config=CountConfig,
-            make_trainer=make_trainer,
-            first_update=lambda config: 0,
-            check=lambda config, setting: None,
-            run_name=lambda config: "host",
-            presets={"paper": {}},
-        )
-
     run = runner.RunConfig(
         env="pendulum", total_steps=2, eval_every=2, checkpoint_every=2, eval_episodes=1, logdir=str(tmp_path / "c")
     )
-    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm(_count_trainer))
+    _register(monkeypatch, _count_trainer)
     runner.run("count", run, CountConfig(), False)  # checkpoint 2: total 2
-    monkeypatch.setitem(registry.ALGORITHMS, "count", algorithm(stopping_trainer))
+    _register(monkeypatch, stopping_trainer)
     with pytest.raises(runner.Interrupted) as stop:
         runner.run("count", dataclasses.replace(run, total_steps=4, resume=True), CountConfig(), False)
     assert stop.value.step == 2

@@ -15,24 +15,12 @@ from jax.extend import core as jax_core
 from jax.flatten_util import ravel_pytree
 
 from hyperjax.agents import maml, trpo
+from tests.test_maml import _episodes
 
 OBS, ACT, CTX, TASKS = 5, 2, 3, 4  # distinct, so no intermediate shape is a kernel shape by chance
 # a step size at which the correction term matters (the paper's 5e-5 would hide a wrong one)
 LR = 0.2
-
-
-def _episodes(key, num_episodes=3, length=5) -> maml.Episodes:
-    k_obs, k_act, k_adv = jax.random.split(key, 3)
-    mask = jnp.ones((num_episodes, length)).at[0, 3:].set(0.0)  # one episode ends early
-    return maml.Episodes(
-        obs=jax.random.normal(k_obs, (num_episodes, length, OBS)),
-        action=jax.random.normal(k_act, (num_episodes, length, ACT)),
-        reward=jnp.zeros((num_episodes, length)),
-        mask=mask,
-        advantage=jax.random.normal(k_adv, (num_episodes, length)) * mask,
-        returns=jnp.zeros(num_episodes),
-        baseline=jnp.zeros(2 * OBS + 4),
-    )
+episodes = functools.partial(_episodes, obs=OBS, act=ACT)  # 3 episodes of 5 steps, one ending early
 
 
 def _setup(dtype, second_order, old_shift=0.05):
@@ -59,8 +47,8 @@ def _data(dtype, old_shift):
     params = unravel(flat + 0.1 * jax.random.normal(jax.random.key(1), flat.shape))
     params = jax.tree.map(lambda x: x.astype(dtype), params)
     contexts = jax.random.normal(jax.random.key(2), (TASKS, CTX), dtype)
-    pre = jax.vmap(_episodes)(jax.random.split(jax.random.key(3), TASKS))
-    post = jax.vmap(_episodes)(jax.random.split(jax.random.key(4), TASKS))
+    pre = jax.vmap(episodes)(jax.random.split(jax.random.key(3), TASKS))
+    post = jax.vmap(episodes)(jax.random.split(jax.random.key(4), TASKS))
     pre, post = (jax.tree.map(lambda x: x.astype(dtype), e) for e in (pre, post))
 
     def old_dist(context, pre, post):
